@@ -1,0 +1,100 @@
+# SAM - build, test and run. See README.md for the two commands that matter.
+#
+#   make            build build/sam (and build/libsam.a)
+#   make test       install deps if missing, build, run all tests (plain + ASan/UBSan + fuzz)
+#   make check      run the unit/integration tests of the current build only
+#   make san        build the test suite with ASan+UBSan into build/san/
+#   make fuzz       build and run the GGUF fuzzer for FUZZ_SECONDS
+#   make bench      run the benchmarks in bench/ (writes to stdout)
+#   make run        install deps if missing, build, and run SAM
+#   make format     clang-format every source file
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CPPFLAGS_SAM := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -pthread
+PKGS    :=
+LIBS    := -lm -pthread
+ifneq ($(PKGS),)
+CPPFLAGS_SAM += $(shell pkg-config --cflags $(PKGS))
+LIBS    += $(shell pkg-config --libs $(PKGS))
+endif
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_SRC  := $(filter-out src/cli/main.c,$(LIB_SRC))
+TEST_SRC := $(sort $(wildcard tests/*/*.c)) tests/runner.c
+TEST_SRC := $(filter-out tests/fuzz/%,$(TEST_SRC))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/cli/main.d
+
+.PHONY: all test check san fuzz bench run deps format clean
+all: $(BUILD)/sam $(BUILD)/sam-tests
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_SAM) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_SAM) -Itests $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+$(BUILD)/libsam.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sam: $(BUILD)/src/cli/main.o $(BUILD)/libsam.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/sam-tests: $(TEST_OBJ) $(BUILD)/libsam.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+deps:
+	@scripts/deps.sh
+
+# The whole suite, as CI runs it: plain build, sanitizer build, bounded fuzzing.
+test: deps
+	$(MAKE) all
+	$(MAKE) check
+	$(MAKE) san
+	$(MAKE) fuzz
+	@echo "all test stages passed"
+
+check: $(BUILD)/sam $(BUILD)/sam-tests
+	SAM_BIN=$(abspath $(BUILD)/sam) $(BUILD)/sam-tests $(T)
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+san:
+	$(MAKE) BUILD=build/san CFLAGS="$(SAN_FLAGS)" all
+	SAM_BIN=$(abspath build/san/sam) ASAN_OPTIONS=detect_leaks=1 build/san/sam-tests $(T)
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+fuzz: $(BUILD)/fuzz-gguf
+	@mkdir -p $(BUILD)/fuzz-corpus
+	tests/fuzz/seed-corpus.sh $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz-gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-rss_limit_mb=2048 $(BUILD)/fuzz-corpus
+
+$(BUILD)/fuzz-gguf: tests/fuzz/fuzz_gguf.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_SAM) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ \
+		tests/fuzz/fuzz_gguf.c $(LIB_SRC) $(LIBS)
+
+bench: $(BUILD)/sam
+	bench/run.sh $(abspath $(BUILD)/sam)
+
+run: deps
+	$(MAKE) $(BUILD)/sam
+	scripts/run.sh $(abspath $(BUILD)/sam)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(DEPS)

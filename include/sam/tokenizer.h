@@ -1,0 +1,81 @@
+/*
+ * tokenizer.h - text <-> token ids, from the vocabulary stored in a GGUF.
+ *
+ * Supported: tokenizer.ggml.model = "llama" (SentencePiece-style: scored
+ * bigram merges, byte fallback, U+2581 for spaces, optional space prefix).
+ * Other models give SAM_EUNSUPPORTED naming the model.
+ *
+ * Behaviour follows llama.cpp's tokenizer (llama-vocab.cpp) exactly, so ids
+ * match its test vectors: special/user-defined token text is split out
+ * first (control tokens only when parse_special), the rest is tokenized.
+ *
+ * Ownership: a struct tok_vocab borrows token texts from the gguf_file it
+ * was loaded from; that file must stay open until tok_free().
+ */
+#ifndef SAM_TOKENIZER_H
+#define SAM_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sam/core.h"
+#include "sam/gguf.h"
+
+enum tok_type { TOK_SPM = 1, TOK_BPE = 2 };
+
+/* Token attributes, as llama.cpp derives them from tokenizer.ggml.token_type. */
+enum tok_attr {
+	TOK_ATTR_UNDEFINED = 0,
+	TOK_ATTR_UNKNOWN = 1 << 0,
+	TOK_ATTR_UNUSED = 1 << 1,
+	TOK_ATTR_NORMAL = 1 << 2,
+	TOK_ATTR_CONTROL = 1 << 3,
+	TOK_ATTR_USER_DEFINED = 1 << 4,
+	TOK_ATTR_BYTE = 1 << 5,
+};
+
+struct tok_vocab {
+	int type;            /* enum tok_type */
+	uint32_t n_tokens;
+	struct gguf_str *text; /* [n_tokens], into the GGUF mapping */
+	float *score;          /* [n_tokens] */
+	uint8_t *attr;         /* [n_tokens] enum tok_attr bits */
+	int32_t bos, eos, unk, pad, eot; /* -1 when the model has none */
+	bool add_bos, add_eos, add_space_prefix;
+	/* private: text -> id hash (open addressing), special tokens by length */
+	int32_t *hash;
+	uint32_t hash_cap;
+	int32_t *special; /* ids of CONTROL/USER_DEFINED/UNKNOWN tokens, longest text first */
+	uint32_t n_special;
+	int32_t byte_id[256]; /* token of each byte (byte fallback), -1 if none */
+};
+
+/* Load the vocabulary of f. On failure v is zeroed and err says why. */
+int tok_load(struct tok_vocab *v, const struct gguf_file *f, struct sam_error *err);
+void tok_free(struct tok_vocab *v);
+
+/*
+ * Tokenize text[0..len). add_special: add BOS/EOS as the metadata says.
+ * parse_special: recognise control-token text (e.g. "<s>") as that token.
+ * On success *ids (malloc'd, caller frees) holds *n ids. Invalid UTF-8 is
+ * accepted and tokenized bytewise, as llama.cpp does.
+ */
+int tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add_special,
+	       bool parse_special, int32_t **ids, size_t *n, struct sam_error *err);
+
+/*
+ * Text of one token as it should be printed: spaces restored, byte tokens
+ * as their byte. Control tokens render as "" unless special. Writes at most
+ * cap bytes to buf (not NUL-terminated) and returns the full length, so a
+ * return > cap means buf was too small. id out of range: returns 0.
+ */
+size_t tok_piece(const struct tok_vocab *v, int32_t id, bool special, char *buf, size_t cap);
+
+/* Id of a token's exact text, or -1. */
+int32_t tok_find(const struct tok_vocab *v, const char *text, size_t len);
+
+/* True for end-of-generation tokens (EOS, EOT). */
+bool tok_is_eog(const struct tok_vocab *v, int32_t id);
+
+#endif

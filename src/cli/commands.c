@@ -1,0 +1,127 @@
+/* commands.c - the subcommand table and the helpers every command uses. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "sam/core.h"
+
+const struct sam_cmd sam_commands[] = {
+	{ "run", cmd_run, "generate text from a GGUF model",
+	  "usage: sam run -m MODEL.gguf -p PROMPT [options]\n"
+	  "\n"
+	  "Generate a continuation of PROMPT. The continuation goes to stdout,\n"
+	  "timings to stderr.\n"
+	  "\n"
+	  "  -m, --model FILE        GGUF model (required)\n"
+	  "  -p, --prompt TEXT       prompt text (or -f FILE)\n"
+	  "  -f, --file FILE         read the prompt from FILE\n"
+	  "  -n, --n-predict N       tokens to generate (default 128; -1 = until EOS or context end)\n"
+	  "  -c, --ctx-size N        context length (default: max(model context, prompt + N))\n"
+	  "      --temp T            temperature (default 0.8; 0 = greedy)\n"
+	  "      --top-k K           keep the K most likely tokens (default 40; 0 = off)\n"
+	  "      --top-p P           nucleus sampling (default 0.95; 1 = off)\n"
+	  "      --min-p P           drop tokens below P x the top probability (default 0.05; 0 = off)\n"
+	  "      --repeat-penalty R  penalise recent tokens (default 1.0 = off)\n"
+	  "      --repeat-last-n N   window of the penalty (default 64)\n"
+	  "      --seed S            random seed (default: from the clock)\n"
+	  "  -t, --threads N         threads (default: number of cores)\n"
+	  "      --no-bos            do not add BOS even if the model asks for it\n"
+	  "      --ignore-eos        keep generating after end-of-sequence\n"
+	  "  -v, --verbose           print the prompt tokens and model details to stderr\n" },
+	{ "tokenize", cmd_tokenize, "print the token ids of a text",
+	  "usage: sam tokenize -m MODEL.gguf [--no-bos] [--parse-special] [-f FILE | TEXT]\n"
+	  "\n"
+	  "Print the token ids of TEXT (or of FILE's contents), space-separated on\n"
+	  "one line. BOS is added when the model's metadata asks for it, unless\n"
+	  "--no-bos. Special-token text such as <s> is only recognised with\n"
+	  "--parse-special.\n" },
+	{ "gguf", cmd_gguf, "print a GGUF file's metadata and tensor table",
+	  "usage: sam gguf [--all] FILE.gguf\n"
+	  "\n"
+	  "Print the header, every metadata key with its type and value, and the\n"
+	  "tensor table. Long arrays are abbreviated unless --all.\n" },
+	{ "help", cmd_help, "show the commands, or one command's help",
+	  "usage: sam help [COMMAND]\n" },
+	{ "version", cmd_version, "print the version", "usage: sam version\n" },
+	{ 0 },
+};
+
+const struct sam_cmd *cli_find(const char *name)
+{
+	for (const struct sam_cmd *c = sam_commands; c->name; c++)
+		if (!strcmp(c->name, name)) return c;
+	return NULL;
+}
+
+int cli_usage_error(const struct sam_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "sam %s: ", cmd->name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	fputs(cmd->usage, stderr);
+	return EXIT_USAGE;
+}
+
+bool cli_wants_help(const struct sam_cmd *cmd, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(cmd->usage, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool cli_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) return false;
+	*out = v;
+	return true;
+}
+
+bool cli_parse_float(const char *s, double min, double max, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < min || v > max) return false;
+	*out = v;
+	return true;
+}
+
+int cmd_help(int argc, char **argv)
+{
+	if (argc > 1) {
+		const struct sam_cmd *c = cli_find(argv[1]);
+		if (!c) {
+			fprintf(stderr, "sam help: unknown command '%s'\n", argv[1]);
+			return EXIT_USAGE;
+		}
+		fputs(c->usage, stdout);
+		return 0;
+	}
+	printf("usage: sam [--version] [--help] COMMAND [ARGS]\n\nCommands:\n");
+	for (const struct sam_cmd *c = sam_commands; c->name; c++) printf("  %-10s %s\n", c->name, c->summary);
+	printf("\nRun 'sam COMMAND --help' for a command's options.\n");
+	return 0;
+}
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("sam %s\n", SAM_VERSION);
+	return 0;
+}
