@@ -34,23 +34,35 @@ DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/cli/main.d
 .PHONY: all test check san fuzz bench run deps format clean
 all: $(BUILD)/sam $(BUILD)/sam-tests
 
+# `make V=1` shows the full command lines
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_SAM) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_SAM) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_SAM) -Itests $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_SAM) -Itests $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
 
 $(BUILD)/libsam.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/sam: $(BUILD)/src/cli/main.o $(BUILD)/libsam.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/sam-tests: $(TEST_OBJ) $(BUILD)/libsam.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 deps:
 	@scripts/deps.sh

@@ -1,0 +1,336 @@
+/*
+ * forward.c - the transformer forward pass over a batch of tokens, with the
+ * KV cache. Matrix products are split by output rows across the thread
+ * pool; attention by (token, head). Everything works in buffers that
+ * sam_ctx_new allocated, so decoding never allocates.
+ *
+ * Numerics follow llama.cpp where rounding is visible in the outputs:
+ * RMSNorm sums squares in double, activations are converted to the weight
+ * type's activation type before every product, softmax sums in double.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sam/ggml_types.h"
+#include "sam/model.h"
+#include "sam/quant.h"
+
+#define MAX_CTX (1 << 24)
+
+/* ---- context ------------------------------------------------------------ */
+
+struct ctx_layout {
+	size_t kv, x, q, kvb, ff, scores, act, logits;
+};
+
+static int n_threads_of(const struct sam_ctx_params *p)
+{
+	return p->n_threads > 0 ? p->n_threads : sam_cpu_count();
+}
+
+static void layout(const struct sam_hparams *hp, const struct sam_ctx_params *p, struct ctx_layout *l)
+{
+	size_t B = (size_t)p->n_batch, q_dim = (size_t)hp->n_head * hp->head_dim;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+	size_t max_in = (size_t)hp->dim;
+	if (q_dim > max_in) max_in = q_dim;
+	if ((size_t)hp->n_ff > max_in) max_in = (size_t)hp->n_ff;
+	l->kv = (size_t)hp->n_layer * (size_t)p->n_ctx * kv_dim;
+	l->x = B * (size_t)hp->dim;
+	l->q = B * q_dim;
+	l->kvb = B * kv_dim;
+	l->ff = B * (size_t)hp->n_ff;
+	l->scores = (size_t)n_threads_of(p) * (size_t)p->n_ctx;
+	l->act = B * max_in * sizeof(float); /* F32 is the widest activation type */
+	l->logits = (p->logits_all ? B : 1) * (size_t)hp->n_vocab;
+}
+
+size_t sam_ctx_bytes(const struct sam_hparams *hp, const struct sam_ctx_params *p)
+{
+	struct ctx_layout l;
+	layout(hp, p, &l);
+	size_t floats = 2 * l.kv + 2 * l.x + 2 * l.q + 2 * l.kvb + 2 * l.ff + l.scores + l.logits +
+			(size_t)hp->rope_dim;
+	return floats * sizeof(float) + l.act;
+}
+
+int sam_ctx_new(struct sam_ctx *c, const struct sam_model *m, const struct sam_ctx_params *p,
+		struct sam_error *err)
+{
+	memset(c, 0, sizeof *c);
+	if (p->n_ctx < 1 || p->n_ctx > MAX_CTX)
+		return sam_errorf(err, SAM_EINVAL, "context size %d is out of range [1, %d]", p->n_ctx, MAX_CTX);
+	if (p->n_batch < 1 || p->n_batch > p->n_ctx)
+		return sam_errorf(err, SAM_EINVAL, "batch size %d is out of range [1, %d]", p->n_batch, p->n_ctx);
+	c->model = m;
+	c->p = *p;
+	c->p.n_threads = n_threads_of(p);
+	struct ctx_layout l;
+	layout(&m->hp, &c->p, &l);
+	c->k_cache = calloc(l.kv, sizeof(float));
+	c->v_cache = calloc(l.kv, sizeof(float));
+	c->x = malloc(l.x * sizeof(float));
+	c->xb = malloc(l.x * sizeof(float));
+	c->q = malloc(l.q * sizeof(float));
+	c->att = malloc(l.q * sizeof(float));
+	c->k = malloc(l.kvb * sizeof(float));
+	c->v = malloc(l.kvb * sizeof(float));
+	c->hb = malloc(l.ff * sizeof(float));
+	c->hb2 = malloc(l.ff * sizeof(float));
+	c->scores = malloc(l.scores * sizeof(float));
+	c->act = malloc(l.act);
+	c->act_bytes = l.act;
+	c->rope_cache = malloc((size_t)m->hp.rope_dim * sizeof(float));
+	c->logits = malloc(l.logits * sizeof(float));
+	if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->att || !c->k || !c->v || !c->hb ||
+	    !c->hb2 || !c->scores || !c->act || !c->rope_cache || !c->logits) {
+		sam_ctx_free(c);
+		return sam_errorf(err, SAM_ENOMEM, "not enough memory for a context of %d tokens (%zu MiB)",
+				  p->n_ctx, sam_ctx_bytes(&m->hp, p) >> 20);
+	}
+	c->pool = sam_pool_new(c->p.n_threads);
+	if (!c->pool) {
+		sam_ctx_free(c);
+		return sam_errorf(err, SAM_ENOMEM, "cannot start %d threads", c->p.n_threads);
+	}
+	c->p.n_threads = sam_pool_size(c->pool);
+	return 0;
+}
+
+void sam_ctx_free(struct sam_ctx *c)
+{
+	sam_pool_free(c->pool);
+	free(c->k_cache);
+	free(c->v_cache);
+	free(c->x);
+	free(c->xb);
+	free(c->q);
+	free(c->att);
+	free(c->k);
+	free(c->v);
+	free(c->hb);
+	free(c->hb2);
+	free(c->scores);
+	free(c->act);
+	free(c->rope_cache);
+	free(c->logits);
+	memset(c, 0, sizeof *c);
+}
+
+void sam_ctx_reset(struct sam_ctx *c)
+{
+	c->n_past = 0;
+}
+
+const float *sam_ctx_logits(const struct sam_ctx *c, int i)
+{
+	return c->logits + (size_t)i * (size_t)c->model->hp.n_vocab;
+}
+
+/* ---- kernels -------------------------------------------------------------- */
+
+/* y = x / rms(x) * w, the sum of squares in double as llama.cpp does. */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
+{
+	double sum = 0.0;
+	for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+	float mean = (float)(sum / n);
+	float scale = 1.0f / sqrtf(mean + eps);
+	for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+struct mm_job {
+	const struct sam_tensor *w;
+	const void *act;    /* B rows of activations in w's activation type */
+	size_t act_stride;  /* bytes between activation rows */
+	float *out;         /* [B][w->rows] */
+	int B;
+	float (*dot)(int64_t, const void *, const void *);
+};
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+	struct mm_job *j = arg;
+	int64_t rows = j->w->rows, chunk = (rows + nth - 1) / nth;
+	int64_t r0 = chunk * ith, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+	const uint8_t *w = j->w->data;
+	const uint8_t *a = j->act;
+	for (int64_t r = r0; r < r1; r++) {
+		const void *wr = w + (size_t)r * j->w->row_bytes;
+		for (int b = 0; b < j->B; b++)
+			j->out[(size_t)b * (size_t)rows + (size_t)r] = j->dot(j->w->cols, wr, a + (size_t)b * j->act_stride);
+	}
+}
+
+/*
+ * out[B][w.rows] = x[B][w.cols] . w^T. With reuse, x was already converted
+ * for a weight of the same activation type by the previous call.
+ */
+static void matmul(struct sam_ctx *c, float *out, const struct sam_tensor *w, const float *x, int B,
+		   bool reuse)
+{
+	const struct quant_traits *qt = quant_traits(w->type);
+	struct mm_job j = { .w = w, .out = out, .B = B, .dot = qt->vec_dot };
+	if (qt->act_type == GGML_TYPE_F32) {
+		j.act = x;
+		j.act_stride = (size_t)w->cols * sizeof(float);
+	} else {
+		const struct quant_traits *at = quant_traits(qt->act_type);
+		j.act = c->act;
+		j.act_stride = quant_row_size(qt->act_type, w->cols);
+		if (!reuse)
+			for (int b = 0; b < B; b++)
+				at->from_float(x + (size_t)b * (size_t)w->cols, (uint8_t *)c->act + (size_t)b * j.act_stride,
+					       w->cols);
+	}
+	sam_pool_run(c->pool, mm_worker, &j);
+}
+
+static bool same_act(const struct sam_tensor *a, const struct sam_tensor *b)
+{
+	return quant_traits(a->type)->act_type == quant_traits(b->type)->act_type;
+}
+
+/* cos/sin for every rotated pair at position pos, as ggml's rope cache. */
+static void rope_cache(const struct sam_model *m, float *cache, int pos)
+{
+	const struct sam_hparams *hp = &m->hp;
+	const float *ff = m->rope_freqs.data;
+	float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->rope_dim);
+	float theta = (float)pos;
+	for (int i = 0; i < hp->rope_dim; i += 2) {
+		float t = hp->rope_freq_scale * (theta / (ff ? ff[i / 2] : 1.0f));
+		cache[i] = cosf(t);
+		cache[i + 1] = sinf(t);
+		theta *= theta_scale;
+	}
+}
+
+static void rope_apply(const struct sam_hparams *hp, float *v, int n_heads, const float *cache)
+{
+	int half = hp->rope_dim / 2;
+	for (int h = 0; h < n_heads; h++) {
+		float *x = v + (size_t)h * hp->head_dim;
+		for (int i = 0; i < hp->rope_dim; i += 2) {
+			int a = hp->rope_type == SAM_ROPE_NEOX ? i / 2 : i;
+			int b = hp->rope_type == SAM_ROPE_NEOX ? i / 2 + half : i + 1;
+			float c = cache[i], s = cache[i + 1], x0 = x[a], x1 = x[b];
+			x[a] = x0 * c - x1 * s;
+			x[b] = x0 * s + x1 * c;
+		}
+	}
+}
+
+struct att_job {
+	struct sam_ctx *c;
+	int layer, n, pos0;
+};
+
+/* One (token, head) pair at a time: scores, softmax, weighted sum of V. */
+static void att_worker(void *arg, int ith, int nth)
+{
+	struct att_job *j = arg;
+	struct sam_ctx *c = j->c;
+	const struct sam_hparams *hp = &c->model->hp;
+	int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+	float scale = 1.0f / sqrtf((float)hd);
+	float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
+	const float *kc = c->k_cache + (size_t)j->layer * (size_t)c->p.n_ctx * (size_t)kv_dim;
+	const float *vc = c->v_cache + (size_t)j->layer * (size_t)c->p.n_ctx * (size_t)kv_dim;
+	int total = j->n * hp->n_head;
+	for (int task = ith; task < total; task += nth) {
+		int b = task / hp->n_head, h = task % hp->n_head, kvh = h / group;
+		int n_kv = j->pos0 + b + 1;
+		const float *q = c->q + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
+		float max = -INFINITY;
+		for (int t = 0; t < n_kv; t++) {
+			const float *k = kc + (size_t)t * kv_dim + (size_t)kvh * hd;
+			float acc[8] = { 0 };
+			int i = 0;
+			for (; i + 8 <= hd; i += 8)
+				for (int u = 0; u < 8; u++) acc[u] += q[i + u] * k[i + u];
+			float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+			for (; i < hd; i++) s += q[i] * k[i];
+			sc[t] = s * scale;
+			if (sc[t] > max) max = sc[t];
+		}
+		double sum = 0.0;
+		for (int t = 0; t < n_kv; t++) {
+			sc[t] = expf(sc[t] - max);
+			sum += (double)sc[t];
+		}
+		float inv = (float)(1.0 / sum);
+		float *out = c->att + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
+		memset(out, 0, (size_t)hd * sizeof(float));
+		for (int t = 0; t < n_kv; t++) {
+			const float *v = vc + (size_t)t * kv_dim + (size_t)kvh * hd;
+			float p = sc[t] * inv;
+			for (int i = 0; i < hd; i++) out[i] += p * v[i];
+		}
+	}
+}
+
+static void add_into(float *x, const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+int sam_decode(struct sam_ctx *c, const int32_t *tokens, int n, struct sam_error *err)
+{
+	const struct sam_model *m = c->model;
+	const struct sam_hparams *hp = &m->hp;
+	if (n < 1 || n > c->p.n_batch)
+		return sam_errorf(err, SAM_EINVAL, "batch of %d tokens (1..%d allowed)", n, c->p.n_batch);
+	if (c->n_past + n > c->p.n_ctx)
+		return sam_errorf(err, SAM_ERANGE, "context is full (%d of %d positions used, %d more asked)",
+				  c->n_past, c->p.n_ctx, n);
+	const struct quant_traits *et = quant_traits(m->tok_embd.type);
+	for (int b = 0; b < n; b++) {
+		if (tokens[b] < 0 || tokens[b] >= hp->n_vocab)
+			return sam_errorf(err, SAM_EINVAL, "token id %d is out of range [0, %d)", tokens[b], hp->n_vocab);
+		et->to_float((const uint8_t *)m->tok_embd.data + (size_t)tokens[b] * m->tok_embd.row_bytes,
+			     c->x + (size_t)b * hp->dim, hp->dim);
+	}
+	int dim = hp->dim, q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+	int pos0 = c->n_past;
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct sam_layer *L = &m->layers[l];
+		for (int b = 0; b < n; b++)
+			rmsnorm(c->xb + (size_t)b * dim, c->x + (size_t)b * dim, L->attn_norm.data, dim, hp->norm_eps);
+		matmul(c, c->q, &L->wq, c->xb, n, false);
+		matmul(c, c->k, &L->wk, c->xb, n, same_act(&L->wk, &L->wq));
+		matmul(c, c->v, &L->wv, c->xb, n, same_act(&L->wv, &L->wk));
+		float *kc = c->k_cache + (size_t)l * (size_t)c->p.n_ctx * kv_dim;
+		float *vc = c->v_cache + (size_t)l * (size_t)c->p.n_ctx * kv_dim;
+		for (int b = 0; b < n; b++) {
+			rope_cache(m, c->rope_cache, pos0 + b);
+			rope_apply(hp, c->q + (size_t)b * q_dim, hp->n_head, c->rope_cache);
+			rope_apply(hp, c->k + (size_t)b * kv_dim, hp->n_head_kv, c->rope_cache);
+			memcpy(kc + (size_t)(pos0 + b) * kv_dim, c->k + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
+			memcpy(vc + (size_t)(pos0 + b) * kv_dim, c->v + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
+		}
+		struct att_job aj = { c, l, n, pos0 };
+		sam_pool_run(c->pool, att_worker, &aj);
+		matmul(c, c->xb, &L->wo, c->att, n, false);
+		add_into(c->x, c->xb, (size_t)n * dim);
+
+		for (int b = 0; b < n; b++)
+			rmsnorm(c->xb + (size_t)b * dim, c->x + (size_t)b * dim, L->ffn_norm.data, dim, hp->norm_eps);
+		matmul(c, c->hb, &L->w_gate, c->xb, n, false);
+		matmul(c, c->hb2, &L->w_up, c->xb, n, same_act(&L->w_up, &L->w_gate));
+		for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) {
+			float g = c->hb[i];
+			c->hb[i] = (g / (1.0f + expf(-g))) * c->hb2[i];
+		}
+		matmul(c, c->xb, &L->w_down, c->hb, n, false);
+		add_into(c->x, c->xb, (size_t)n * dim);
+	}
+	int first = c->p.logits_all ? 0 : n - 1;
+	c->n_logits = n - first;
+	for (int b = first; b < n; b++)
+		rmsnorm(c->xb + (size_t)(b - first) * dim, c->x + (size_t)b * dim, m->output_norm.data, dim, hp->norm_eps);
+	matmul(c, c->logits, &m->output, c->xb, c->n_logits, false);
+	c->n_past += n;
+	return 0;
+}
