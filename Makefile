@@ -81,7 +81,7 @@ check: $(BUILD)/sam $(BUILD)/sam-tests
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 san:
 	$(MAKE) BUILD=build/san CFLAGS="$(SAN_FLAGS)" all
-	SAM_BIN=$(abspath build/san/sam) ASAN_OPTIONS=detect_leaks=1 build/san/sam-tests $(T)
+	SAM_SANITIZED=1 SAM_BIN=$(abspath build/san/sam) ASAN_OPTIONS=detect_leaks=1 build/san/sam-tests $(T)
 
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
