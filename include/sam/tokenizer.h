@@ -33,7 +33,14 @@ enum tok_attr {
 	TOK_ATTR_CONTROL = 1 << 3,
 	TOK_ATTR_USER_DEFINED = 1 << 4,
 	TOK_ATTR_BYTE = 1 << 5,
+	/* llama.cpp sets these by model name (phi-3: RSTRIP on special tokens):
+	 * whitespace left (LSTRIP) / right (RSTRIP) of the token's text is dropped
+	 * when the token is split out of the input. */
+	TOK_ATTR_LSTRIP = 1 << 6,
+	TOK_ATTR_RSTRIP = 1 << 7,
 };
+
+#define TOK_MAX_EOG 16
 
 struct tok_vocab {
 	int type;            /* enum tok_type */
@@ -49,6 +56,9 @@ struct tok_vocab {
 	int32_t *special; /* ids of CONTROL/USER_DEFINED/UNKNOWN tokens, longest text first */
 	uint32_t n_special;
 	int32_t byte_id[256]; /* token of each byte (byte fallback), -1 if none */
+	int32_t eog[TOK_MAX_EOG]; /* end-of-generation ids (EOS, EOT, EOM, "<|end|>", ...) */
+	uint32_t n_eog;
+	char *owned_text; /* texts of tokens stored empty ("[EMPTY_i]", as llama.cpp names them) */
 };
 
 /* Load the vocabulary of f. On failure v is zeroed and err says why. */
@@ -66,7 +76,8 @@ int tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add
 
 /*
  * Text of one token as it should be printed: spaces restored, byte tokens
- * as their byte. Control tokens render as "" unless special. Writes at most
+ * as their byte. Control and unknown tokens (e.g. <unk>) render as ""
+ * unless special, as in llama.cpp. Writes at most
  * cap bytes to buf (not NUL-terminated) and returns the full length, so a
  * return > cap means buf was too small. id out of range: returns 0.
  */

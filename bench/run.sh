@@ -1,0 +1,53 @@
+#!/bin/sh
+# bench/run.sh SAM_BIN - prompt and generation speed and peak memory of
+# `sam run` on the fixture models, with llama.cpp's llama-bench on the same
+# files in the same run when LLAMA_BENCH points to it (ratios are what to
+# compare: absolute numbers on a shared machine are noise).
+#
+#   THREADS (default 2), REPS (default 3), MODELS (default: the fixtures)
+set -eu
+SAM="${1:-build/sam}"
+DIR="${SAM_MODELS:-../shared/models}"
+THREADS="${THREADS:-2}"
+REPS="${REPS:-3}"
+MODELS="${MODELS:-stories260K.gguf stories260K-q8_0.gguf stories260K-q4_0.gguf tiny-llama.gguf tiny-llama-q8_0.gguf}"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+# a prompt of real text, long enough to measure batched prompt processing
+head -c 600 "$DIR/ref/ppl-text.txt" > "$TMP/prompt.txt"
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+printf '| model | prompt tokens | sam pp t/s | sam tg t/s | sam peak RSS MiB | model MiB |'
+[ -n "${LLAMA_BENCH:-}" ] && printf ' llama.cpp pp t/s | llama.cpp tg t/s | pp ratio | tg ratio |'
+printf '\n|---|---:|---:|---:|---:|---:|'
+[ -n "${LLAMA_BENCH:-}" ] && printf -- '---:|---:|---:|---:|'
+printf '\n'
+for m in $MODELS; do
+	f="$DIR/$m"
+	[ -f "$f" ] || { echo "skip $m (missing)" >&2; continue; }
+	: > "$TMP/pp"; : > "$TMP/tg"; : > "$TMP/rss"
+	i=0
+	while [ $i -lt "$REPS" ]; do
+		"$SAM" run -m "$f" -f "$TMP/prompt.txt" -n 128 --temp 0 --ignore-eos -c 512 -t "$THREADS" \
+			2> "$TMP/err" > /dev/null
+		line=$(tail -n 1 "$TMP/err")
+		echo "$line" | sed -n 's/.*prompt \([0-9]*\) tokens, [0-9.]* ms, \([0-9.]*\) tok\/s.*/\2/p' >> "$TMP/pp"
+		echo "$line" | sed -n 's/.*generation [0-9]* tokens, [0-9.]* ms, \([0-9.]*\) tok\/s.*/\1/p' >> "$TMP/tg"
+		echo "$line" | sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' >> "$TMP/rss"
+		ntok=$(echo "$line" | sed -n 's/.*prompt \([0-9]*\) tokens.*/\1/p')
+		i=$((i + 1))
+	done
+	pp=$(median < "$TMP/pp"); tg=$(median < "$TMP/tg"); rss=$(median < "$TMP/rss")
+	size=$(awk -v b="$(stat -c %s "$f")" 'BEGIN {printf "%.1f", b / 1048576}')
+	printf '| %s | %s | %s | %s | %s | %s |' "$m" "$ntok" "$pp" "$tg" "$rss" "$size"
+	if [ -n "${LLAMA_BENCH:-}" ]; then
+		out=$("$LLAMA_BENCH" -m "$f" -t "$THREADS" -p "$ntok" -n 128 -r "$REPS" -o csv 2>/dev/null || true)
+		lpp=$(echo "$out" | awk -F, 'NR>1 && $0 ~ /"'"$ntok"'","0"/ {gsub(/"/,""); print $(NF-1)}' | head -n 1)
+		ltg=$(echo "$out" | awk -F, 'NR>1 && $0 ~ /"0","128"/ {gsub(/"/,""); print $(NF-1)}' | head -n 1)
+		printf ' %s | %s | %s | %s |' "${lpp:-?}" "${ltg:-?}" \
+			"$(awk -v a="$pp" -v b="${lpp:-0}" 'BEGIN {print b > 0 ? sprintf("%.2f", a / b) : "?"}')" \
+			"$(awk -v a="$tg" -v b="${ltg:-0}" 'BEGIN {print b > 0 ? sprintf("%.2f", a / b) : "?"}')"
+	fi
+	printf '\n'
+done
