@@ -156,7 +156,14 @@ static void emit(const struct sam_model *m, int32_t id, bool ids, bool first)
 	} else {
 		char piece[256];
 		size_t n = tok_piece(&m->vocab, id, false, piece, sizeof piece);
-		fwrite(piece, 1, n < sizeof piece ? n : sizeof piece, stdout);
+		if (n <= sizeof piece) {
+			fwrite(piece, 1, n, stdout);
+		} else { /* a rare long token */
+			char *big = xmalloc(n);
+			tok_piece(&m->vocab, id, false, big, n);
+			fwrite(big, 1, n, stdout);
+			free(big);
+		}
 	}
 	fflush(stdout);
 }

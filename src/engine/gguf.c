@@ -104,7 +104,7 @@ static int rd_value(struct cursor *c, uint32_t type, struct gguf_value *v, const
 		return sam_errorf(c->err, SAM_EFORMAT, "key '%s': invalid value type %u", key, type);
 	if (type == GGUF_T_STRING) {
 		v->type = type;
-		return rd_str(c, &v->str, c->size, key);
+		return rd_str(c, &v->str, UINT64_MAX, key);
 	}
 	if (type != GGUF_T_ARRAY) {
 		if ((rc = need(c, scalar_size[type], key))) return rc;
@@ -128,16 +128,16 @@ static int rd_value(struct cursor *c, uint32_t type, struct gguf_value *v, const
 		uint64_t es = scalar_size[et];
 		if (n > (c->size - c->off) / es)
 			return sam_errorf(c->err, SAM_EFORMAT,
-					  "key '%s': array of %llu %s elements runs past the end of the file",
-					  key, (unsigned long long)n, gguf_vtype_name(et));
+					  "truncated file or corrupt count: key '%s': array of %llu %s elements "
+					  "runs past the end of the file", key, (unsigned long long)n, gguf_vtype_name(et));
 		c->off += n * es;
 		return 0;
 	}
 	/* each string takes at least its 8-byte length */
 	if (n > (c->size - c->off) / 8)
 		return sam_errorf(c->err, SAM_EFORMAT,
-				  "key '%s': array of %llu strings runs past the end of the file",
-				  key, (unsigned long long)n);
+				  "truncated file or corrupt count: key '%s': array of %llu strings "
+				  "runs past the end of the file", key, (unsigned long long)n);
 	uint64_t *offs = malloc((n ? n : 1) * sizeof *offs);
 	if (!offs) return sam_errorf(c->err, SAM_ENOMEM, "key '%s': no memory for %llu strings",
 				     key, (unsigned long long)n);
@@ -145,7 +145,7 @@ static int rd_value(struct cursor *c, uint32_t type, struct gguf_value *v, const
 	for (uint64_t i = 0; i < n; i++) {
 		struct gguf_str s;
 		offs[i] = c->off - base;
-		if ((rc = rd_str(c, &s, c->size, key))) {
+		if ((rc = rd_str(c, &s, UINT64_MAX, key))) {
 			free(offs);
 			return rc;
 		}
@@ -293,11 +293,13 @@ static int parse(struct gguf_file *f, struct sam_error *err)
 		return rc;
 	/* a kv needs >= 12 bytes (key length + type), a tensor info >= 32 */
 	if (f->n_kv > (c.size - c.off) / 12)
-		return sam_errorf(err, SAM_EFORMAT, "kv count %llu cannot fit in the file",
-				  (unsigned long long)f->n_kv);
+		return sam_errorf(err, SAM_EFORMAT,
+				  "truncated file or corrupt count: %llu kv pairs cannot fit in the remaining %zu bytes",
+				  (unsigned long long)f->n_kv, c.size - c.off);
 	if (f->n_tensors > (c.size - c.off) / 32)
-		return sam_errorf(err, SAM_EFORMAT, "tensor count %llu cannot fit in the file",
-				  (unsigned long long)f->n_tensors);
+		return sam_errorf(err, SAM_EFORMAT,
+				  "truncated file or corrupt count: %llu tensors cannot fit in the remaining %zu bytes",
+				  (unsigned long long)f->n_tensors, c.size - c.off);
 	if (f->n_kv >= UINT32_MAX || f->n_tensors >= UINT32_MAX)
 		return sam_errorf(err, SAM_EFORMAT, "absurd kv or tensor count");
 	f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
@@ -342,7 +344,8 @@ static int parse(struct gguf_file *f, struct sam_error *err)
 					  (unsigned long long)f->alignment);
 		if (t->offset > avail || t->nbytes > avail - t->offset)
 			return sam_errorf(err, SAM_EFORMAT,
-					  "tensor '%.*s': data [%llu, +%llu) runs past the end of the file "
+					  "truncated file or corrupt offset: tensor '%.*s': data [%llu, +%llu) runs past "
+					  "the end of the file "
 					  "(data section has %llu bytes)",
 					  nl, t->name.s, (unsigned long long)t->offset,
 					  (unsigned long long)t->nbytes, (unsigned long long)avail);
