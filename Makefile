@@ -3,6 +3,7 @@
 #   make            build build/sam (and build/libsam.a)
 #   make test       install deps if missing, build, run all tests (plain + ASan/UBSan + fuzz)
 #   make check      run the unit/integration tests of the current build only
+#   (test also builds everything with clang: warnings-free on gcc and clang)
 #   make san        build the test suite with ASan+UBSan into build/san/
 #   make fuzz       build and run the GGUF fuzzer for FUZZ_SECONDS
 #   make bench      run the benchmarks in bench/ (writes to stdout)
@@ -70,6 +71,7 @@ deps:
 # The whole suite, as CI runs it: plain build, sanitizer build, bounded fuzzing.
 test: deps
 	$(MAKE) all
+	$(MAKE) CC=clang BUILD=build/clang all
 	$(MAKE) check
 	$(MAKE) san
 	$(MAKE) fuzz
