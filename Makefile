@@ -75,15 +75,17 @@ test: deps
 	$(MAKE) check
 	$(MAKE) san
 	$(MAKE) fuzz
-	@echo "all test stages passed"
+	@cat build/summary-plain build/san/summary-san | \
+		awk '{p += $$1; f += $$2; s += $$3} END {printf "all stages (gcc, clang build, ASan+UBSan, fuzz) done\n%d passed, %d failed, %d skipped\n", p, f, s}'
 
 check: $(BUILD)/sam $(BUILD)/sam-tests
-	SAM_BIN=$(abspath $(BUILD)/sam) $(BUILD)/sam-tests $(T)
+	TEST_SUMMARY=$(BUILD)/summary-plain SAM_BIN=$(abspath $(BUILD)/sam) $(BUILD)/sam-tests $(T)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 san:
 	$(MAKE) BUILD=build/san CFLAGS="$(SAN_FLAGS)" all
-	SAM_SANITIZED=1 SAM_BIN=$(abspath build/san/sam) ASAN_OPTIONS=detect_leaks=1 build/san/sam-tests $(T)
+	TEST_SUMMARY=build/san/summary-san SAM_SANITIZED=1 SAM_BIN=$(abspath build/san/sam) \
+		ASAN_OPTIONS=detect_leaks=1 build/san/sam-tests $(T)
 
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang

@@ -16,6 +16,8 @@ trap 'rm -rf "$TMP"' EXIT
 # a prompt of real text, long enough to measure batched prompt processing
 head -c 600 "$DIR/ref/ppl-text.txt" > "$TMP/prompt.txt"
 
+fmt1() { awk -v a="${1:-}" 'BEGIN {if (a == "") print "?"; else printf "%.1f", a}'; }
+ratio() { awk -v a="$1" -v b="${2:-0}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 printf '| model | prompt tokens | sam pp t/s | sam tg t/s | sam peak RSS MiB | model MiB |'
@@ -45,9 +47,7 @@ for m in $MODELS; do
 		out=$("$LLAMA_BENCH" -m "$f" -t "$THREADS" -p "$ntok" -n 128 -r "$REPS" -o csv 2>/dev/null || true)
 		lpp=$(echo "$out" | awk -F, 'NR>1 && $0 ~ /"'"$ntok"'","0"/ {gsub(/"/,""); print $(NF-1)}' | head -n 1)
 		ltg=$(echo "$out" | awk -F, 'NR>1 && $0 ~ /"0","128"/ {gsub(/"/,""); print $(NF-1)}' | head -n 1)
-		printf ' %s | %s | %s | %s |' "${lpp:-?}" "${ltg:-?}" \
-			"$(awk -v a="$pp" -v b="${lpp:-0}" 'BEGIN {print b > 0 ? sprintf("%.2f", a / b) : "?"}')" \
-			"$(awk -v a="$tg" -v b="${ltg:-0}" 'BEGIN {print b > 0 ? sprintf("%.2f", a / b) : "?"}')"
+		printf ' %s | %s | %s | %s |' "$(fmt1 "$lpp")" "$(fmt1 "$ltg")" "$(ratio "$pp" "$lpp")" "$(ratio "$tg" "$ltg")"
 	fi
 	printf '\n'
 done
