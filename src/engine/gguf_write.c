@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sam/ggml_types.h"
+#include "sam/fs.h"
 #include "sam/gguf_write.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -588,64 +589,25 @@ int gguf_writer_to_mem(struct gguf_writer *w, void **out, size_t *size, struct s
 	return 0;
 }
 
-/* fsync the directory holding path, so the rename is durable. */
-static int sync_dir(const char *path, struct sam_error *err)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? dup_bytes(path, slash == path ? 1 : (size_t)(slash - path)) : dup_bytes(".", 1);
-	if (!dir) return sam_errorf(err, SAM_ENOMEM, "out of memory");
-	int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
-		rc = sam_errorf(err, SAM_EIO, "%s: fsync: %s", dir, strerror(errno));
-	if (fd >= 0) close(fd);
-	free(dir);
-	return rc;
-}
-
 int gguf_writer_write(struct gguf_writer *w, const char *path, struct sam_error *err)
 {
 	uint64_t d, n;
 	if (w->status || layout(w, &d, &n)) return report(w, err);
-	size_t tl = strlen(path) + 32;
-	char *tmp = malloc(tl);
-	struct sink s = { .buf = malloc(FILE_BUF_SIZE), .cap = FILE_BUF_SIZE, .fd = -1, .path = tmp, .err = err };
-	int rc;
-	if (!tmp || !s.buf) {
-		rc = sam_errorf(err, SAM_ENOMEM, "out of memory");
-		goto done;
+	struct sam_afile af;
+	int rc = sam_afile_open(&af, path, 0644, err);
+	if (rc) return rc;
+	struct sink s = { .buf = malloc(FILE_BUF_SIZE), .cap = FILE_BUF_SIZE, .fd = af.fd, .path = af.tmp, .err = err };
+	if (!s.buf) {
+		sam_afile_abort(&af);
+		return sam_errorf(err, SAM_ENOMEM, "out of memory");
 	}
-	snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-	s.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (s.fd < 0) {
-		rc = sam_errorf(err, SAM_EIO, "%s: %s", tmp, strerror(errno));
-		goto done;
+	rc = emit(w, &s);
+	free(s.buf);
+	if (rc) {
+		sam_afile_abort(&af);
+		return rc;
 	}
-	if ((rc = emit(w, &s))) goto unlink_tmp;
 	if (s.written != n) SAM_BUG("gguf writer: wrote %llu bytes, layout said %llu",
 				    (unsigned long long)s.written, (unsigned long long)n);
-	if (fsync(s.fd) != 0) {
-		rc = sam_errorf(err, SAM_EIO, "%s: fsync: %s", tmp, strerror(errno));
-		goto unlink_tmp;
-	}
-	int fd = s.fd;
-	s.fd = -1;
-	if (close(fd) != 0) {
-		rc = sam_errorf(err, SAM_EIO, "%s: close: %s", tmp, strerror(errno));
-		goto unlink_tmp;
-	}
-	if (rename(tmp, path) != 0) {
-		rc = sam_errorf(err, SAM_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
-		goto unlink_tmp;
-	}
-	rc = sync_dir(path, err);
-	goto done;
-unlink_tmp:
-	if (s.fd >= 0) close(s.fd);
-	s.fd = -1;
-	unlink(tmp);
-done:
-	if (s.fd >= 0) close(s.fd);
-	free(s.buf);
-	free(tmp);
-	return rc;
+	return sam_afile_commit(&af, err);
 }
