@@ -92,8 +92,11 @@ FUZZ_CC ?= clang
 fuzz: $(BUILD)/fuzz-gguf
 	@mkdir -p $(BUILD)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(BUILD)/fuzz-corpus
-	$(BUILD)/fuzz-gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-		-rss_limit_mb=2048 $(BUILD)/fuzz-corpus
+	@echo "  FUZZ    gguf reader for $(FUZZ_SECONDS) s (log: $(BUILD)/fuzz.log)"
+	@$(BUILD)/fuzz-gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-rss_limit_mb=2048 $(BUILD)/fuzz-corpus > $(BUILD)/fuzz.log 2>&1 || \
+		{ tail -n 60 $(BUILD)/fuzz.log; echo "fuzzing found a crash (see above)"; exit 1; }
+	@tail -n 1 $(BUILD)/fuzz.log
 
 $(BUILD)/fuzz-gguf: tests/fuzz/fuzz_gguf.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
