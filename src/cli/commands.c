@@ -43,7 +43,7 @@ const struct sam_cmd sam_commands[] = {
 	  "usage: sam gguf [--all] FILE.gguf\n"
 	  "\n"
 	  "Print the header, every metadata key with its type and value, and the\n"
-	  "tensor table. Long arrays are abbreviated unless --all.\n" },
+	  "tensor table. Long arrays and strings are abbreviated unless --all.\n" },
 	{ "help", cmd_help, "show the commands, or one command's help",
 	  "usage: sam help [COMMAND]\n" },
 	{ "version", cmd_version, "print the version", "usage: sam version\n" },
