@@ -16,7 +16,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CPPFLAGS_SAM := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -pthread
-PKGS    :=
+PKGS    := libmicrohttpd jansson sqlite3 libcurl libcrypto
 LIBS    := -lm -pthread
 ifneq ($(PKGS),)
 CPPFLAGS_SAM += $(shell pkg-config --cflags $(PKGS))
