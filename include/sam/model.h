@@ -82,10 +82,26 @@ void sam_model_free(struct sam_model *m);
 size_t sam_model_weight_bytes(const struct sam_model *m);
 
 struct sam_ctx_params {
-	int n_ctx;       /* KV cache positions */
-	int n_batch;     /* most tokens per sam_decode call */
-	bool logits_all; /* keep logits of every token of a batch, not just the last */
+	int n_ctx;       /* KV cache positions per sequence */
+	int n_batch;     /* most tokens per decode call */
+	int n_seq;       /* independent sequences (KV slots); 0 means 1 */
+	bool logits_all; /* sam_decode keeps logits of every token, not just the last */
 	int n_threads;   /* <= 0: number of cores */
+};
+
+/*
+ * A batch for sam_decode_batch: token i goes to sequence seq[i] at
+ * position pos[i]. A sequence's positions 0..pos[i]-1 must already be in
+ * its KV slot (or earlier in this batch); the token attends to those and
+ * itself. Several sequences in one batch share every weight read
+ * (continuous batching).
+ */
+struct sam_batch {
+	int n;
+	const int32_t *tokens;
+	const int32_t *pos;
+	const int32_t *seq;
+	const bool *logits; /* rows that need logits; NULL = the last row only */
 };
 
 /* Run state: KV cache and scratch, allocated once; sam_decode never allocates. */
@@ -94,8 +110,12 @@ struct sam_ctx {
 	struct sam_ctx_params p;
 	struct sam_pool *pool;
 	int n_past;        /* positions filled in the KV cache */
-	float *k_cache;    /* [n_layer][n_ctx][n_head_kv*head_dim] */
-	float *v_cache;    /* [n_layer][n_ctx][n_head_kv*head_dim] */
+	float *k_cache;    /* [n_layer][n_seq][n_ctx][n_head_kv*head_dim] */
+	float *v_cache;    /* [n_layer][n_seq][n_ctx][n_head_kv*head_dim] */
+	int32_t *bpos, *bseq; /* [n_batch] positions and sequences of the batch in flight */
+	int32_t *logit_rows;  /* [n_batch] batch row of each logits row */
+	int32_t *dec_pos, *dec_seq; /* [n_batch] sam_decode's batch: positions, zeros */
+	bool *dec_all;        /* [n_batch] all true: sam_decode with logits_all */
 	float *x;          /* [n_batch][dim] residual stream */
 	float *xb;         /* [n_batch][dim] normed input of a block */
 	float *q;          /* [n_batch][n_head*head_dim] */
@@ -106,7 +126,8 @@ struct sam_ctx {
 	void *act;         /* activations converted for the dot products */
 	size_t act_bytes;
 	float *rope_cache; /* [rope_dim] cos/sin of one position */
-	float *logits;     /* [n_batch or 1][n_vocab] */
+	float *logits;     /* [max_logits][n_vocab] */
+	int max_logits;    /* n_batch with logits_all or several sequences, else 1 */
 	int n_logits;      /* rows of logits filled by the last decode */
 };
 
@@ -126,6 +147,14 @@ void sam_ctx_reset(struct sam_ctx *c);
  * logits_all), read with sam_ctx_logits. SAM_ERANGE when the context is full.
  */
 int sam_decode(struct sam_ctx *c, const int32_t *tokens, int n, struct sam_error *err);
+
+/*
+ * Evaluate a batch of tokens from one or more sequences. Logits rows are
+ * produced, in batch order, for the rows flagged in b->logits.
+ * SAM_EINVAL for a bad token, position, sequence or too many logits rows.
+ * Does not touch c->n_past (sam_decode's single-sequence bookkeeping).
+ */
+int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *b, struct sam_error *err);
 
 /* Logits row i of the last decode ([n_vocab]); i < c->n_logits. */
 const float *sam_ctx_logits(const struct sam_ctx *c, int i);

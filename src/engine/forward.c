@@ -22,6 +22,7 @@
 
 struct ctx_layout {
 	size_t kv, x, q, kvb, ff, scores, act, logits;
+	int max_logits;
 };
 
 static int n_threads_of(const struct sam_ctx_params *p)
@@ -36,14 +37,16 @@ static void layout(const struct sam_hparams *hp, const struct sam_ctx_params *p,
 	size_t max_in = (size_t)hp->dim;
 	if (q_dim > max_in) max_in = q_dim;
 	if ((size_t)hp->n_ff > max_in) max_in = (size_t)hp->n_ff;
-	l->kv = (size_t)hp->n_layer * (size_t)p->n_ctx * kv_dim;
+	int n_seq = p->n_seq > 0 ? p->n_seq : 1;
+	l->kv = (size_t)hp->n_layer * (size_t)n_seq * (size_t)p->n_ctx * kv_dim;
 	l->x = B * (size_t)hp->dim;
 	l->q = B * q_dim;
 	l->kvb = B * kv_dim;
 	l->ff = B * (size_t)hp->n_ff;
 	l->scores = (size_t)n_threads_of(p) * (size_t)p->n_ctx;
 	l->act = B * max_in * sizeof(float); /* F32 is the widest activation type */
-	l->logits = (p->logits_all ? B : 1) * (size_t)hp->n_vocab;
+	l->max_logits = p->logits_all || n_seq > 1 ? p->n_batch : 1;
+	l->logits = (size_t)l->max_logits * (size_t)hp->n_vocab;
 }
 
 size_t sam_ctx_bytes(const struct sam_hparams *hp, const struct sam_ctx_params *p)
@@ -52,7 +55,7 @@ size_t sam_ctx_bytes(const struct sam_hparams *hp, const struct sam_ctx_params *
 	layout(hp, p, &l);
 	size_t floats = 2 * l.kv + 2 * l.x + 2 * l.q + 2 * l.kvb + 2 * l.ff + l.scores + l.logits +
 			(size_t)hp->rope_dim;
-	return floats * sizeof(float) + l.act;
+	return floats * sizeof(float) + l.act + 6 * (size_t)p->n_batch * sizeof(int32_t);
 }
 
 int sam_ctx_new(struct sam_ctx *c, const struct sam_model *m, const struct sam_ctx_params *p,
@@ -61,10 +64,14 @@ int sam_ctx_new(struct sam_ctx *c, const struct sam_model *m, const struct sam_c
 	memset(c, 0, sizeof *c);
 	if (p->n_ctx < 1 || p->n_ctx > MAX_CTX)
 		return sam_errorf(err, SAM_EINVAL, "context size %d is out of range [1, %d]", p->n_ctx, MAX_CTX);
-	if (p->n_batch < 1 || p->n_batch > p->n_ctx)
-		return sam_errorf(err, SAM_EINVAL, "batch size %d is out of range [1, %d]", p->n_batch, p->n_ctx);
+	if (p->n_seq < 0 || p->n_seq > 256)
+		return sam_errorf(err, SAM_EINVAL, "sequence count %d is out of range [1, 256]", p->n_seq);
+	int max_batch = p->n_ctx * (p->n_seq > 0 ? p->n_seq : 1);
+	if (p->n_batch < 1 || p->n_batch > max_batch)
+		return sam_errorf(err, SAM_EINVAL, "batch size %d is out of range [1, %d]", p->n_batch, max_batch);
 	c->model = m;
 	c->p = *p;
+	c->p.n_seq = p->n_seq > 0 ? p->n_seq : 1;
 	c->p.n_threads = n_threads_of(p);
 	struct ctx_layout l;
 	layout(&m->hp, &c->p, &l);
@@ -83,7 +90,15 @@ int sam_ctx_new(struct sam_ctx *c, const struct sam_model *m, const struct sam_c
 	c->act_bytes = l.act;
 	c->rope_cache = malloc((size_t)m->hp.rope_dim * sizeof(float));
 	c->logits = malloc(l.logits * sizeof(float));
-	if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->att || !c->k || !c->v || !c->hb ||
+	c->max_logits = l.max_logits;
+	c->bpos = malloc((size_t)p->n_batch * sizeof(int32_t));
+	c->bseq = malloc((size_t)p->n_batch * sizeof(int32_t));
+	c->logit_rows = malloc((size_t)p->n_batch * sizeof(int32_t));
+	c->dec_pos = malloc((size_t)p->n_batch * sizeof(int32_t));
+	c->dec_seq = calloc((size_t)p->n_batch, sizeof(int32_t));
+	c->dec_all = malloc((size_t)p->n_batch);
+	if (c->dec_all) memset(c->dec_all, 1, (size_t)p->n_batch);
+	if (!c->dec_pos || !c->dec_seq || !c->dec_all || !c->bpos || !c->bseq || !c->logit_rows || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->att || !c->k || !c->v || !c->hb ||
 	    !c->hb2 || !c->scores || !c->act || !c->rope_cache || !c->logits) {
 		sam_ctx_free(c);
 		return sam_errorf(err, SAM_ENOMEM, "not enough memory for a context of %d tokens (%zu MiB)",
@@ -115,6 +130,12 @@ void sam_ctx_free(struct sam_ctx *c)
 	free(c->act);
 	free(c->rope_cache);
 	free(c->logits);
+	free(c->bpos);
+	free(c->bseq);
+	free(c->logit_rows);
+	free(c->dec_pos);
+	free(c->dec_seq);
+	free(c->dec_all);
 	memset(c, 0, sizeof *c);
 }
 
@@ -224,8 +245,15 @@ static void rope_apply(const struct sam_hparams *hp, float *v, int n_heads, cons
 
 struct att_job {
 	struct sam_ctx *c;
-	int layer, n, pos0;
+	int layer, n;
 };
+
+/* Start of (layer, seq)'s slot in a KV cache. */
+static size_t kv_slot(const struct sam_ctx *c, int layer, int seq)
+{
+	size_t kv_dim = (size_t)c->model->hp.n_head_kv * (size_t)c->model->hp.head_dim;
+	return ((size_t)layer * (size_t)c->p.n_seq + (size_t)seq) * (size_t)c->p.n_ctx * kv_dim;
+}
 
 /* One (token, head) pair at a time: scores, softmax, weighted sum of V. */
 static void att_worker(void *arg, int ith, int nth)
@@ -236,12 +264,12 @@ static void att_worker(void *arg, int ith, int nth)
 	int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
 	float scale = 1.0f / sqrtf((float)hd);
 	float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
-	const float *kc = c->k_cache + (size_t)j->layer * (size_t)c->p.n_ctx * (size_t)kv_dim;
-	const float *vc = c->v_cache + (size_t)j->layer * (size_t)c->p.n_ctx * (size_t)kv_dim;
 	int total = j->n * hp->n_head;
 	for (int task = ith; task < total; task += nth) {
 		int b = task / hp->n_head, h = task % hp->n_head, kvh = h / group;
-		int n_kv = j->pos0 + b + 1;
+		int n_kv = c->bpos[b] + 1;
+		const float *kc = c->k_cache + kv_slot(c, j->layer, c->bseq[b]);
+		const float *vc = c->v_cache + kv_slot(c, j->layer, c->bseq[b]);
 		const float *q = c->q + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
 		float max = -INFINITY;
 		for (int t = 0; t < n_kv; t++) {
@@ -276,24 +304,36 @@ static void add_into(float *x, const float *y, size_t n)
 	for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-int sam_decode(struct sam_ctx *c, const int32_t *tokens, int n, struct sam_error *err)
+int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_error *err)
 {
 	const struct sam_model *m = c->model;
 	const struct sam_hparams *hp = &m->hp;
+	int n = bt->n;
 	if (n < 1 || n > c->p.n_batch)
 		return sam_errorf(err, SAM_EINVAL, "batch of %d tokens (1..%d allowed)", n, c->p.n_batch);
-	if (c->n_past + n > c->p.n_ctx)
-		return sam_errorf(err, SAM_ERANGE, "context is full (%d of %d positions used, %d more asked)",
-				  c->n_past, c->p.n_ctx, n);
-	const struct quant_traits *et = quant_traits(m->tok_embd.type);
+	int n_out = 0;
 	for (int b = 0; b < n; b++) {
-		if (tokens[b] < 0 || tokens[b] >= hp->n_vocab)
-			return sam_errorf(err, SAM_EINVAL, "token id %d is out of range [0, %d)", tokens[b], hp->n_vocab);
-		et->to_float((const uint8_t *)m->tok_embd.data + (size_t)tokens[b] * m->tok_embd.row_bytes,
-			     c->x + (size_t)b * hp->dim, hp->dim);
+		if (bt->tokens[b] < 0 || bt->tokens[b] >= hp->n_vocab)
+			return sam_errorf(err, SAM_EINVAL, "token id %d is out of range [0, %d)", bt->tokens[b],
+					  hp->n_vocab);
+		if (bt->pos[b] < 0 || bt->pos[b] >= c->p.n_ctx)
+			return sam_errorf(err, SAM_ERANGE, "position %d is outside the context of %d", bt->pos[b],
+					  c->p.n_ctx);
+		if (bt->seq[b] < 0 || bt->seq[b] >= c->p.n_seq)
+			return sam_errorf(err, SAM_EINVAL, "sequence %d is out of range [0, %d)", bt->seq[b], c->p.n_seq);
+		if (bt->logits ? bt->logits[b] : b == n - 1) {
+			if (n_out == c->max_logits)
+				return sam_errorf(err, SAM_EINVAL, "more than %d logits rows asked", c->max_logits);
+			c->logit_rows[n_out++] = b;
+		}
+		c->bpos[b] = bt->pos[b];
+		c->bseq[b] = bt->seq[b];
 	}
+	const struct quant_traits *et = quant_traits(m->tok_embd.type);
+	for (int b = 0; b < n; b++)
+		et->to_float((const uint8_t *)m->tok_embd.data + (size_t)bt->tokens[b] * m->tok_embd.row_bytes,
+			     c->x + (size_t)b * hp->dim, hp->dim);
 	int dim = hp->dim, q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
-	int pos0 = c->n_past;
 	for (int l = 0; l < hp->n_layer; l++) {
 		const struct sam_layer *L = &m->layers[l];
 		for (int b = 0; b < n; b++)
@@ -301,16 +341,16 @@ int sam_decode(struct sam_ctx *c, const int32_t *tokens, int n, struct sam_error
 		matmul(c, c->q, &L->wq, c->xb, n, false);
 		matmul(c, c->k, &L->wk, c->xb, n, same_act(&L->wk, &L->wq));
 		matmul(c, c->v, &L->wv, c->xb, n, same_act(&L->wv, &L->wk));
-		float *kc = c->k_cache + (size_t)l * (size_t)c->p.n_ctx * kv_dim;
-		float *vc = c->v_cache + (size_t)l * (size_t)c->p.n_ctx * kv_dim;
 		for (int b = 0; b < n; b++) {
-			rope_cache(m, c->rope_cache, pos0 + b);
+			float *kc = c->k_cache + kv_slot(c, l, c->bseq[b]) + (size_t)c->bpos[b] * kv_dim;
+			float *vc = c->v_cache + kv_slot(c, l, c->bseq[b]) + (size_t)c->bpos[b] * kv_dim;
+			rope_cache(m, c->rope_cache, c->bpos[b]);
 			rope_apply(hp, c->q + (size_t)b * q_dim, hp->n_head, c->rope_cache);
 			rope_apply(hp, c->k + (size_t)b * kv_dim, hp->n_head_kv, c->rope_cache);
-			memcpy(kc + (size_t)(pos0 + b) * kv_dim, c->k + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
-			memcpy(vc + (size_t)(pos0 + b) * kv_dim, c->v + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
+			memcpy(kc, c->k + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
+			memcpy(vc, c->v + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
 		}
-		struct att_job aj = { c, l, n, pos0 };
+		struct att_job aj = { c, l, n };
 		sam_pool_run(c->pool, att_worker, &aj);
 		matmul(c, c->xb, &L->wo, c->att, n, false);
 		add_into(c->x, c->xb, (size_t)n * dim);
@@ -326,11 +366,25 @@ int sam_decode(struct sam_ctx *c, const int32_t *tokens, int n, struct sam_error
 		matmul(c, c->xb, &L->w_down, c->hb, n, false);
 		add_into(c->x, c->xb, (size_t)n * dim);
 	}
-	int first = c->p.logits_all ? 0 : n - 1;
-	c->n_logits = n - first;
-	for (int b = first; b < n; b++)
-		rmsnorm(c->xb + (size_t)(b - first) * dim, c->x + (size_t)b * dim, m->output_norm.data, dim, hp->norm_eps);
-	matmul(c, c->logits, &m->output, c->xb, c->n_logits, false);
-	c->n_past += n;
+	c->n_logits = n_out;
+	for (int i = 0; i < n_out; i++)
+		rmsnorm(c->xb + (size_t)i * dim, c->x + (size_t)c->logit_rows[i] * dim, m->output_norm.data, dim,
+			hp->norm_eps);
+	if (n_out) matmul(c, c->logits, &m->output, c->xb, n_out, false);
 	return 0;
+}
+
+int sam_decode(struct sam_ctx *c, const int32_t *tokens, int n, struct sam_error *err)
+{
+	if (n < 1 || n > c->p.n_batch)
+		return sam_errorf(err, SAM_EINVAL, "batch of %d tokens (1..%d allowed)", n, c->p.n_batch);
+	if (c->n_past + n > c->p.n_ctx)
+		return sam_errorf(err, SAM_ERANGE, "context is full (%d of %d positions used, %d more asked)",
+				  c->n_past, c->p.n_ctx, n);
+	for (int b = 0; b < n; b++) c->dec_pos[b] = c->n_past + b; /* dec_seq is all 0, dec_all all true */
+	struct sam_batch bt = { .n = n, .tokens = tokens, .pos = c->dec_pos, .seq = c->dec_seq,
+				.logits = c->p.logits_all ? c->dec_all : NULL };
+	int rc = sam_decode_batch(c, &bt, err);
+	if (!rc) c->n_past += n;
+	return rc;
 }
