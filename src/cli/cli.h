@@ -36,5 +36,7 @@ int cmd_version(int argc, char **argv);
 int cmd_gguf(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_api(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif

@@ -19,6 +19,9 @@ const struct sam_cmd sam_commands[] = {
 	  "  -m, --model FILE        GGUF model (required)\n"
 	  "  -p, --prompt TEXT       prompt text (or -f FILE)\n"
 	  "  -f, --file FILE         read the prompt from FILE\n"
+	  "      --chat              make the prompt a user message in the model's chat template\n"
+	  "                          (ChatML when the model has none) and answer it\n"
+	  "      --system TEXT       with --chat: a system message before the prompt\n"
 	  "  -n, --n-predict N       tokens to generate (default 128; -1 = until EOS or context end)\n"
 	  "  -c, --ctx-size N        context length (default: max(model context, prompt + N))\n"
 	  "      --temp T            temperature (default 0.8; 0 = greedy)\n"
@@ -32,6 +35,22 @@ const struct sam_cmd sam_commands[] = {
 	  "      --no-bos            do not add BOS even if the model asks for it\n"
 	  "      --ignore-eos        keep generating after end-of-sequence\n"
 	  "  -v, --verbose           print the prompt tokens and model details to stderr\n" },
+	{ "api", cmd_api, "serve chat, streaming and OpenAI-compatible endpoints (the hub)",
+	  "usage: sam api [--host ADDR] [--port N] [-m MODEL.gguf] [--small-model MODEL.gguf] [--api-key KEY]\n"
+	  "               [--slots N] [-c CTX] [-t THREADS] [--queue N]\n"
+	  "\n"
+	  "Serve the api hub on http://127.0.0.1:8765 (see docs/api.md).\n"
+	  "\n"
+	  "  --host ADDR          listen address (default 127.0.0.1; config [api] host)\n"
+	  "  --port N             port (default 8765; 0 = any free port)\n"
+	  "  -m, --model FILE     model (else $SAM_MODEL, [api] model, the first *.gguf in $SAM_HOME/models)\n"
+	  "  --small-model FILE   model used when memory is LOW ([api] small_model)\n"
+	  "  --api-key KEY        require 'Authorization: Bearer KEY' (or $SAM_API_KEY, [api] api_key)\n"
+	  "  --slots N            requests decoded together (default 4)\n"
+	  "  -c, --ctx-size N     context per request (default: the model's, at most 4096)\n"
+	  "  -t, --threads N      engine threads (default: all cores)\n"
+	  "  --queue N            waiting requests before 503 (default 16)\n"
+	  "  --port-file FILE     write the port here once listening\n" },
 	{ "tokenize", cmd_tokenize, "print the token ids of a text",
 	  "usage: sam tokenize -m MODEL.gguf [--no-bos] [--parse-special] [-f FILE | TEXT]\n"
 	  "\n"
@@ -44,6 +63,23 @@ const struct sam_cmd sam_commands[] = {
 	  "\n"
 	  "Print the header, every metadata key with its type and value, and the\n"
 	  "tensor table. Long arrays and strings are abbreviated unless --all.\n" },
+	{ "pull", cmd_pull, "download a GGUF model into $SAM_HOME/models",
+	  "usage: sam pull [NAME | URL] [--sha256 HEX] [-o FILE] [--force]\n"
+	  "       sam pull --list\n"
+	  "\n"
+	  "Download a GGUF model into $SAM_HOME/models (default ~/.local/share/sam/models).\n"
+	  "NAME is a model of the built-in catalogue (see --list; default: tinyllama);\n"
+	  "URL is the http(s) URL of any GGUF file. The download goes to FILE.part and\n"
+	  "is resumed by running the same command again; size and sha256 are checked\n"
+	  "when known, and a file that fails the check is deleted.\n"
+	  "\n"
+	  "  -o, --output FILE   save as FILE (a name without '/' goes into $SAM_HOME/models)\n"
+	  "      --sha256 HEX    check the file's SHA-256 (instead of the catalogue's)\n"
+	  "      --force         download again even if the file is already there\n"
+	  "      --list          list the catalogue and which models are present\n"
+	  "\n"
+	  "Offline? Use a GGUF file you have directly: sam run -m FILE, SAM_MODEL=FILE,\n"
+	  "or copy it into $SAM_HOME/models/. See docs/models.md.\n" },
 	{ "help", cmd_help, "show the commands, or one command's help",
 	  "usage: sam help [COMMAND]\n" },
 	{ "version", cmd_version, "print the version", "usage: sam version\n" },

@@ -1,0 +1,266 @@
+/*
+ * server.c - `sam api`: the route table, authentication, the model loader
+ * and resource poller threads, and the policy helpers handlers share.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/server.h"
+#include "sam/events.h"
+#include "sam/fs.h"
+
+static const struct http_route routes[] = {
+	{ "GET", "/api/health", h_health },
+	{ "GET", "/api/ready", h_ready },
+	{ "GET", "/api/status", h_status },
+	{ "GET", "/metrics", h_metrics },
+	{ "POST", "/api/chat", h_chat },
+	{ "POST", "/api/query", h_query },
+	{ "POST", "/api/cognitive/stream", h_cognitive_stream },
+	{ "POST", "/api/think/stream", h_think_stream },
+	{ "GET", "/api/sessions/*", h_session_get },
+	{ "DELETE", "/api/sessions/*", h_session_delete },
+	{ "GET", "/api/events", h_events },
+	{ "POST", "/v1/chat/completions", h_chat_completions },
+	{ "POST", "/v1/completions", h_completions },
+	{ "GET", "/v1/models", h_models },
+	{ NULL, NULL, NULL },
+};
+
+void api_busy(struct http_req *r, int retry_after_s, const char *reason)
+{
+	char ra[16];
+	snprintf(ra, sizeof ra, "%d", retry_after_s);
+	http_set_header(r, "Retry-After", ra);
+	http_error(r, 503, "I need a moment - %s. Try again shortly.", reason);
+}
+
+struct api_engine *api_pick_engine(struct api *a, struct http_req *r)
+{
+	struct api_engine *main_e = atomic_load(&a->main);
+	if (!main_e) {
+		if (a->load_error[0]) api_busy(r, 30, a->load_error);
+		else api_busy(r, 5, "the model is still loading");
+		return NULL;
+	}
+	int level = sam_resource_level(&a->res);
+	if (level == SAM_LEVEL_CRITICAL) {
+		api_busy(r, 10, "memory is critically low");
+		return NULL;
+	}
+	if (level == SAM_LEVEL_LOW && a->small_path) {
+		struct api_engine *s = atomic_load(&a->small);
+		if (!s) {
+			/* loaded on first need; the mapping costs little until pages are touched */
+			pthread_mutex_lock(&a->small_mu);
+			s = atomic_load(&a->small);
+			if (!s) {
+				struct sam_error err;
+				struct engine_opts o = a->eo;
+				if (engine_start(&s, a->small_path, &o, &a->res, &err) == 0) {
+					atomic_store(&a->small, s);
+					sam_log(SAM_LOG_INFO, "api: memory is low, serving with the small model %s", a->small_path);
+				} else {
+					sam_log(SAM_LOG_ERROR, "api: small model: %s", err.msg);
+					s = NULL;
+				}
+			}
+			pthread_mutex_unlock(&a->small_mu);
+		}
+		if (s) return s;
+	}
+	return main_e;
+}
+
+int api_cap_tokens(struct api *a, int wanted)
+{
+	int level = sam_resource_level(&a->res);
+	int cap = level >= SAM_LEVEL_OK ? wanted : level == SAM_LEVEL_MEDIUM ? a->medium_max_tokens : a->low_max_tokens;
+	return wanted < cap ? wanted : cap;
+}
+
+static bool authorize(struct http_req *r, void *ud)
+{
+	struct api *a = ud;
+	if (!a->api_key || !strcmp(http_path(r), "/api/health")) return true;
+	const char *h = http_header(r, "Authorization");
+	const char *k = h && !strncasecmp(h, "Bearer ", 7) ? h + 7 : http_header(r, "X-API-Key");
+	if (k && strlen(k) == strlen(a->api_key)) {
+		unsigned diff = 0; /* constant time: the key is a secret */
+		for (size_t i = 0; k[i]; i++) diff |= (unsigned)(k[i] ^ a->api_key[i]);
+		if (!diff) return true;
+	}
+	http_set_header(r, "WWW-Authenticate", "Bearer");
+	http_error(r, 401, "a valid API key is required (Authorization: Bearer KEY)");
+	return false;
+}
+
+static void on_done(void *ud, const char *route, int status, double secs)
+{
+	(void)secs;
+	struct api *a = ud;
+	metrics_count(&a->metrics, route, status);
+}
+
+static void *loader_main(void *arg)
+{
+	struct api *a = arg;
+	struct sam_error err;
+	struct api_engine *e = NULL;
+	double t0 = sam_now();
+	if (engine_start(&e, a->model_path, &a->eo, &a->res, &err)) {
+		snprintf(a->load_error, sizeof a->load_error, "the model failed to load: %.400s", err.msg);
+		sam_log(SAM_LOG_ERROR, "api: %s", err.msg);
+		return NULL;
+	}
+	atomic_store(&a->main, e);
+	sam_log(SAM_LOG_INFO, "api: model %s ready in %.2f s (context %d, %d slots)", a->model_path, sam_now() - t0,
+		engine_n_ctx(e), a->eo.n_slots);
+	return NULL;
+}
+
+static void *poller_main(void *arg)
+{
+	struct api *a = arg;
+	while (!atomic_load(&a->stopping)) {
+		bool changed;
+		int level = sam_resource_poll(&a->res, &changed);
+		if (changed) {
+			char data[128];
+			snprintf(data, sizeof data, "{\"level\":\"%s\",\"available_mb\":%.0f}", sam_level_name(level),
+				 a->res.avail_mb);
+			sam_log(SAM_LOG_WARN, "api: memory level is now %s (%.0f MB available)", sam_level_name(level),
+				a->res.avail_mb);
+			sam_event_publishf("api", "resource.level", "%s", data);
+		}
+		for (int i = 0; i < 10 && !atomic_load(&a->stopping); i++) usleep(100000);
+	}
+	return NULL;
+}
+
+/* The default model: the catalogue's default file if present, else the first *.gguf by name. */
+static char *default_model(void)
+{
+	char dir[1100];
+	if (sam_home_path(dir, sizeof dir, "models")) return NULL;
+	DIR *d = opendir(dir);
+	if (!d) return NULL;
+	char *best = NULL;
+	struct dirent *ent;
+	while ((ent = readdir(d))) {
+		size_t n = strlen(ent->d_name);
+		if (n < 6 || strcmp(ent->d_name + n - 5, ".gguf")) continue;
+		if (!best || strcmp(ent->d_name, best) < 0) {
+			free(best);
+			best = xstrdup(ent->d_name);
+		}
+	}
+	closedir(d);
+	if (!best) return NULL;
+	char *path = xmalloc(strlen(dir) + strlen(best) + 2);
+	sprintf(path, "%s/%s", dir, best);
+	free(best);
+	return path;
+}
+
+int api_main(const struct api_options *opt)
+{
+	struct api *a = xcalloc(1, sizeof *a);
+	struct sam_error err = { 0 };
+	int status = 1;
+	a->t_start = sam_now();
+	pthread_mutex_init(&a->metrics.mu, NULL);
+	pthread_mutex_init(&a->small_mu, NULL);
+	long long port, slots, ctx, threads, queue, maxtok, medtok, lowtok, max_body;
+	double timeout;
+	if (sam_home_init(&err) || sam_conf_load(&a->conf, NULL, &err) ||
+	    sam_conf_int(&a->conf, "api", "port", 8765, 0, 65535, &port, &err) ||
+	    sam_conf_int(&a->conf, "api", "slots", 4, 1, 64, &slots, &err) ||
+	    sam_conf_int(&a->conf, "api", "ctx", 0, 0, 1 << 20, &ctx, &err) ||
+	    sam_conf_int(&a->conf, "api", "threads", 0, 0, 1024, &threads, &err) ||
+	    sam_conf_int(&a->conf, "api", "queue", 16, 1, 100000, &queue, &err) ||
+	    sam_conf_int(&a->conf, "api", "max_tokens", 512, 1, 1 << 20, &maxtok, &err) ||
+	    sam_conf_int(&a->conf, "api", "medium_max_tokens", 256, 1, 1 << 20, &medtok, &err) ||
+	    sam_conf_int(&a->conf, "api", "low_max_tokens", 128, 1, 1 << 20, &lowtok, &err) ||
+	    sam_conf_int(&a->conf, "api", "max_body", 1 << 20, 1024, 1 << 30, &max_body, &err) ||
+	    sam_conf_float(&a->conf, "api", "timeout", 120, &timeout, &err) ||
+	    sam_resource_init(&a->res, &a->conf, &err)) {
+		fprintf(stderr, "sam api: %s\n", err.msg);
+		goto out;
+	}
+	const char *host = opt->host ? opt->host : sam_conf_str(&a->conf, "api", "host", "127.0.0.1");
+	if (opt->port >= 0) port = opt->port;
+	if (opt->slots > 0) slots = opt->slots;
+	if (opt->ctx > 0) ctx = opt->ctx;
+	if (opt->threads > 0) threads = opt->threads;
+	if (opt->queue > 0) queue = opt->queue;
+	const char *m = opt->model ? opt->model : getenv("SAM_MODEL");
+	if (!m || !*m) m = sam_conf_str(&a->conf, "api", "model", NULL);
+	a->model_path = m && *m ? xstrdup(m) : default_model();
+	const char *sm = opt->small_model ? opt->small_model : sam_conf_str(&a->conf, "api", "small_model", NULL);
+	a->small_path = sm && *sm ? xstrdup(sm) : NULL;
+	const char *key = opt->api_key ? opt->api_key : getenv("SAM_API_KEY");
+	if (!key) key = sam_conf_str(&a->conf, "api", "api_key", NULL);
+	a->api_key = key && *key ? xstrdup(key) : NULL;
+	a->eo = (struct engine_opts){ .n_ctx = (int)ctx, .n_slots = (int)slots, .n_threads = (int)threads,
+				      .queue_max = (int)queue };
+	a->default_max_tokens = (int)maxtok;
+	a->medium_max_tokens = (int)medtok;
+	a->low_max_tokens = (int)lowtok;
+	a->timeout_s = timeout;
+
+	/* signals are taken by sigwait below; every thread inherits the mask */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct http_opts ho = { .max_body = (size_t)max_body, .authorize = authorize, .on_done = on_done };
+	if (http_start(&a->http, host, (int)port, routes, a, &ho, &err)) {
+		fprintf(stderr, "sam api: %s\n", err.msg);
+		goto out;
+	}
+	sam_log(SAM_LOG_INFO, "api: listening on http://%s:%d", host, http_port(a->http));
+	if (opt->port_file) {
+		char p[32];
+		int n = snprintf(p, sizeof p, "%d\n", http_port(a->http));
+		sam_write_file_atomic(opt->port_file, p, (size_t)n, NULL);
+	}
+	if (a->model_path) {
+		a->loader_started = pthread_create(&a->loader, NULL, loader_main, a) == 0;
+	} else {
+		snprintf(a->load_error, sizeof a->load_error,
+			 "no model is installed: run `sam pull`, or start with -m MODEL.gguf or SAM_MODEL");
+		sam_log(SAM_LOG_WARN, "api: %s", a->load_error);
+	}
+	a->poller_started = pthread_create(&a->poller, NULL, poller_main, a) == 0;
+	sam_event_publishf("api", "service.started", "{\"port\":%d}", http_port(a->http));
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	sam_log(SAM_LOG_INFO, "api: signal %d, shutting down", sig);
+	status = 0;
+out:
+	atomic_store(&a->stopping, true);
+	if (a->http) http_stop(a->http); /* no handler runs after this */
+	if (a->loader_started) pthread_join(a->loader, NULL);
+	if (a->poller_started) pthread_join(a->poller, NULL);
+	engine_stop(atomic_load(&a->main));
+	engine_stop(atomic_load(&a->small));
+	if (a->res.gate_cap) sam_resource_free(&a->res);
+	sam_conf_free(&a->conf);
+	free(a->model_path);
+	free(a->small_path);
+	free(a->api_key);
+	pthread_mutex_destroy(&a->metrics.mu);
+	pthread_mutex_destroy(&a->small_mu);
+	free(a);
+	return status;
+}
