@@ -6,6 +6,7 @@
  * requests between states and to publish text; the forward pass runs
  * unlocked. Consumers sleep on `more`, the scheduler on `work`.
  */
+#define _GNU_SOURCE /* memmem */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,10 @@ static void publish_text(struct api_engine *e, struct gen_req *g, size_t old_len
 {
 	size_t from = old_len > (size_t)g->max_stop_len ? old_len - (size_t)g->max_stop_len : 0;
 	for (int i = 0; i < g->p.n_stop; i++) {
-		char *hit = g->text_len ? strstr(g->text + from, g->stop_copy[i]) : NULL;
+		/* memmem: generated text may hold NUL bytes */
+		char *hit = g->text_len > from ? memmem(g->text + from, g->text_len - from, g->stop_copy[i],
+							strlen(g->stop_copy[i]))
+					       : NULL;
 		if (hit) {
 			g->text_len = (size_t)(hit - g->text);
 			g->text[g->text_len] = 0;
