@@ -73,5 +73,10 @@ double sam_now(void);
 
 /* Peak resident set size of this process in bytes (0 if unknown). */
 size_t sam_peak_rss(void);
+/*
+ * Resident anonymous memory in bytes: what the process itself allocated,
+ * without mapped files (model weights) and shared library pages (0 if unknown).
+ */
+size_t sam_rss_anon(void);
 
 #endif

@@ -1,4 +1,5 @@
 /* alloc.c - aborting allocators for small objects, clocks and memory stats. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -45,4 +46,19 @@ size_t sam_peak_rss(void)
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
 	return (size_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
+}
+
+size_t sam_rss_anon(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f) return 0;
+	char line[256];
+	size_t kb = 0;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "RssAnon:", 8)) {
+			kb = (size_t)strtoull(line + 8, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb * 1024;
 }

@@ -11,7 +11,7 @@
 
 const char *sam_home(void)
 {
-	static char home[1024];
+	static _Thread_local char home[1024]; /* per thread: callers on many threads each get a stable copy */
 	const char *h = getenv("SAM_HOME");
 	if (h && *h) {
 		snprintf(home, sizeof home, "%s", h);

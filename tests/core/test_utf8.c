@@ -20,7 +20,7 @@ TEST(utf8_safe_end_never_splits_a_character)
 TEST(utf8_sanitize_replaces_invalid_bytes)
 {
 	size_t n;
-	char *o = utf8_sanitize("ok\xFF\xC3(\xED\xA0\x80\xC0\xAF", 11, &n);
+	char *o = utf8_sanitize("ok\xFF\xC3(\xED\xA0\x80\xC0\xAF", 10, &n);
 	CHECK_STR(o, "ok\xEF\xBF\xBD\xEF\xBF\xBD(\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 	CHECK_INT(n, strlen(o));
 	free(o);
