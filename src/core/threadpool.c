@@ -1,10 +1,12 @@
 /*
  * threadpool.c - workers wait for a generation counter to change, spinning
  * for a short while before sleeping on a condition variable, so the many
- * back-to-back runs of one forward pass do not each pay a wake-up.
+ * back-to-back runs of one forward pass do not each pay a wake-up. The
+ * caller waits for the workers the same way. Spins are short (tens of
+ * microseconds): on a machine with more runnable threads than cores, a
+ * long spin would burn the time slice the awaited thread needs.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 #include "sam/core.h"
 #include "sam/threadpool.h"
 
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 2000
 
 struct worker {
 	struct sam_pool *pool;
@@ -25,7 +27,8 @@ struct sam_pool {
 	int n;
 	struct worker *workers;
 	pthread_mutex_t mu;
-	pthread_cond_t wake;
+	pthread_cond_t wake; /* workers: a new run */
+	pthread_cond_t done; /* caller: the last worker finished */
 	atomic_uint gen;     /* bumped for each run */
 	atomic_int pending;  /* workers still busy in the current run */
 	atomic_bool stop;
@@ -64,7 +67,12 @@ static void *worker_main(void *arg)
 		if (atomic_load(&p->stop)) return NULL;
 		seen = g;
 		p->fn(p->ctx, w->ith, p->n);
-		atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+		if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+			/* under the mutex, so a caller about to sleep cannot miss it */
+			pthread_mutex_lock(&p->mu);
+			pthread_cond_signal(&p->done);
+			pthread_mutex_unlock(&p->mu);
+		}
 	}
 }
 
@@ -82,6 +90,7 @@ struct sam_pool *sam_pool_new(int n_threads)
 	p->n = n_threads;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->wake, NULL);
+	pthread_cond_init(&p->done, NULL);
 	p->workers = calloc((size_t)n_threads, sizeof *p->workers);
 	if (!p->workers) {
 		free(p);
@@ -109,6 +118,7 @@ void sam_pool_free(struct sam_pool *p)
 	for (int i = 1; i < p->n; i++) pthread_join(p->workers[i].tid, NULL);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->wake);
+	pthread_cond_destroy(&p->done);
 	free(p->workers);
 	free(p);
 }
@@ -132,9 +142,11 @@ void sam_pool_run(struct sam_pool *p, sam_pool_fn fn, void *ctx)
 	pthread_cond_broadcast(&p->wake);
 	pthread_mutex_unlock(&p->mu);
 	fn(ctx, 0, p->n);
-	int spins = 0;
-	while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
-		if (++spins < SPIN_ROUNDS) cpu_relax();
-		else sched_yield();
+	for (int spins = 0; spins < SPIN_ROUNDS; spins++) {
+		if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;
+		cpu_relax();
 	}
+	pthread_mutex_lock(&p->mu);
+	while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) pthread_cond_wait(&p->done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
 }

@@ -17,6 +17,18 @@
 #include "sam/quant.h"
 
 #define MAX_CTX (1 << 24)
+/*
+ * Below this many multiply-adds a job runs on the calling thread: waking the
+ * pool costs more than it saves, and on a machine with more runnable
+ * threads than cores every wake-up can cost a scheduler time slice.
+ */
+#define PAR_MIN_WORK (1 << 18)
+
+static void run_job(struct sam_ctx *c, sam_pool_fn fn, void *job, int64_t work)
+{
+	if (work < PAR_MIN_WORK) fn(job, 0, 1);
+	else sam_pool_run(c->pool, fn, job);
+}
 
 /* ---- context ------------------------------------------------------------ */
 
@@ -205,7 +217,7 @@ static void matmul(struct sam_ctx *c, float *out, const struct sam_tensor *w, co
 				at->from_float(x + (size_t)b * (size_t)w->cols, (uint8_t *)c->act + (size_t)b * j.act_stride,
 					       w->cols);
 	}
-	sam_pool_run(c->pool, mm_worker, &j);
+	run_job(c, mm_worker, &j, w->rows * w->cols * B);
 }
 
 static bool same_act(const struct sam_tensor *a, const struct sam_tensor *b)
@@ -351,7 +363,9 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 			memcpy(vc, c->v + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
 		}
 		struct att_job aj = { c, l, n };
-		sam_pool_run(c->pool, att_worker, &aj);
+		int64_t att_work = 0;
+		for (int b = 0; b < n; b++) att_work += (int64_t)(c->bpos[b] + 1) * q_dim * 2;
+		run_job(c, att_worker, &aj, att_work);
 		matmul(c, c->xb, &L->wo, c->att, n, false);
 		add_into(c->x, c->xb, (size_t)n * dim);
 
