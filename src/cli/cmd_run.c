@@ -1,7 +1,8 @@
 /*
  * cmd_run.c - `sam run`: generate a continuation of a prompt. Only the
  * generated text goes to stdout (streamed as it is produced); timings and
- * diagnostics go to stderr.
+ * diagnostics go to stderr. With --chat the prompt is one user message
+ * (after an optional --system message) in the model's chat template.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,20 +12,21 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "sam/chat.h"
 #include "sam/model.h"
 #include "sam/sampler.h"
 
 #define MAX_PROMPT_BYTES (64u << 20)
 
 struct run_opts {
-	const char *model, *prompt, *prompt_file;
+	const char *model, *prompt, *prompt_file, *system;
 	long long n_predict, n_ctx, n_threads;
 	struct sam_sampler_params sp;
-	bool seed_set, no_bos, ignore_eos, verbose, output_ids;
+	bool seed_set, no_bos, ignore_eos, verbose, output_ids, chat;
 };
 
 enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_SEED,
-       OPT_NO_BOS, OPT_IGNORE_EOS, OPT_OUTPUT_IDS };
+       OPT_NO_BOS, OPT_IGNORE_EOS, OPT_OUTPUT_IDS, OPT_CHAT, OPT_SYSTEM };
 
 static const struct option long_opts[] = {
 	{ "model", required_argument, NULL, 'm' },
@@ -43,6 +45,8 @@ static const struct option long_opts[] = {
 	{ "no-bos", no_argument, NULL, OPT_NO_BOS },
 	{ "ignore-eos", no_argument, NULL, OPT_IGNORE_EOS },
 	{ "output-ids", no_argument, NULL, OPT_OUTPUT_IDS },
+	{ "chat", no_argument, NULL, OPT_CHAT },
+	{ "system", required_argument, NULL, OPT_SYSTEM },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ 0 },
 };
@@ -110,6 +114,8 @@ static int parse_opts(const struct sam_cmd *cmd, int argc, char **argv, struct r
 		case OPT_NO_BOS: o->no_bos = true; break;
 		case OPT_IGNORE_EOS: o->ignore_eos = true; break;
 		case OPT_OUTPUT_IDS: o->output_ids = true; break;
+		case OPT_CHAT: o->chat = true; break;
+		case OPT_SYSTEM: o->system = a; break;
 		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -118,6 +124,7 @@ static int parse_opts(const struct sam_cmd *cmd, int argc, char **argv, struct r
 	if (!o->model) return cli_usage_error(cmd, "a model is required (-m MODEL.gguf)");
 	if (!o->prompt && !o->prompt_file) return cli_usage_error(cmd, "a prompt is required (-p TEXT or -f FILE)");
 	if (o->prompt && o->prompt_file) return cli_usage_error(cmd, "give -p or -f, not both");
+	if (o->system && !o->chat) return cli_usage_error(cmd, "--system needs --chat");
 	if (!o->seed_set) o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
 	return 0;
 }
@@ -145,6 +152,7 @@ static char *read_prompt_file(const char *path, size_t *len)
 		free(buf);
 		return NULL;
 	}
+	buf[n] = '\0'; /* n < cap: the loop grows buf whenever it fills up */
 	*len = n;
 	return buf;
 }
@@ -181,7 +189,10 @@ int cmd_run(int argc, char **argv)
 	struct sam_sampler smp = { 0 };
 	int32_t *ids = NULL;
 	size_t n_ids = 0, plen = 0;
-	char *ptext = NULL;
+	char *ptext = NULL, *chat_text = NULL;
+	enum chat_template tmpl = CHAT_CHATML;
+	int32_t stop_ids[8];
+	size_t n_stop = 0;
 	int status = 1;
 	double t0 = sam_now();
 
@@ -200,9 +211,43 @@ int cmd_run(int argc, char **argv)
 	const char *text = ptext ? ptext : o.prompt;
 	if (!ptext) plen = strlen(text);
 	bool add_special = !o.no_bos;
+	if (o.chat) { /* one user message (after the --system one) in the model's template */
+		bool known;
+		tmpl = chat_template_for_model(&model, &known);
+		if (!known)
+			sam_log(SAM_LOG_WARN, "%s: unrecognised chat template, formatting the chat as %s", o.model,
+				chat_template_name(tmpl));
+		if (memchr(text, 0, plen)) {
+			fprintf(stderr, "sam run: the prompt contains a NUL byte\n");
+			goto out;
+		}
+		struct chat_msg msgs[2];
+		size_t n_msgs = 0;
+		if (o.system) msgs[n_msgs++] = (struct chat_msg){ .role = "system", .content = o.system };
+		msgs[n_msgs++] = (struct chat_msg){ .role = "user", .content = text };
+		if (chat_format(tmpl, msgs, n_msgs, true, &chat_text, &plen, &err)) {
+			fprintf(stderr, "sam run: formatting the chat: %s\n", err.msg);
+			goto out;
+		}
+		text = chat_text;
+		/* end-of-turn tokens the vocabulary may not mark as end-of-generation */
+		for (const char *const *s = chat_template_stops(tmpl); *s && n_stop < 8; s++) {
+			int32_t id = tok_find(&model.vocab, *s, strlen(*s));
+			if (id >= 0) stop_ids[n_stop++] = id;
+		}
+	}
 	if (tok_encode(&model.vocab, text, plen, add_special, true, &ids, &n_ids, &err)) {
 		fprintf(stderr, "sam run: tokenizing the prompt: %s\n", err.msg);
 		goto out;
+	}
+	/* the template starts with BOS, which chat_format leaves to the tokenizer: add it if that will not */
+	if (o.chat && add_special && chat_template_adds_bos(tmpl) && !model.vocab.add_bos && model.vocab.bos >= 0 &&
+	    (n_ids == 0 || ids[0] != model.vocab.bos)) {
+		int32_t *grown = xrealloc(ids, (n_ids + 1) * sizeof *ids);
+		memmove(grown + 1, grown, n_ids * sizeof *grown);
+		grown[0] = model.vocab.bos;
+		ids = grown;
+		n_ids++;
 	}
 	if (n_ids == 0) {
 		fprintf(stderr, "sam run: the prompt is empty and the model adds no BOS token\n");
@@ -227,6 +272,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "sam run: %s: arch %s, %d layers, dim %d, vocab %d, ctx %lld, %d threads, seed %llu\n",
 			o.model, hp->arch_name, hp->n_layer, hp->dim, hp->n_vocab, n_ctx, ctx.p.n_threads,
 			(unsigned long long)o.sp.seed);
+		if (o.chat) fprintf(stderr, "sam run: chat template %s\n", chat_template_name(tmpl));
 		fprintf(stderr, "sam run: prompt tokens:");
 		for (size_t i = 0; i < n_ids; i++) fprintf(stderr, " %d", ids[i]);
 		fputc('\n', stderr);
@@ -244,7 +290,9 @@ int cmd_run(int argc, char **argv)
 	long long n_gen = 0;
 	while (o.n_predict < 0 || n_gen < o.n_predict) {
 		int32_t id = sam_sampler_sample(&smp, sam_ctx_logits(&ctx, 0));
-		if (!o.ignore_eos && tok_is_eog(&model.vocab, id)) break;
+		bool stop = tok_is_eog(&model.vocab, id);
+		for (size_t i = 0; i < n_stop; i++) stop |= id == stop_ids[i];
+		if (stop && !o.ignore_eos) break;
 		emit(&model, id, o.output_ids, n_gen == 0);
 		n_gen++;
 		sam_sampler_accept(&smp, id);
@@ -264,15 +312,17 @@ int cmd_run(int argc, char **argv)
 	double pp = t_prompt - t_load, tg = t_end - t_prompt;
 	fprintf(stderr,
 		"\nsam run: load %.1f ms | prompt %zu tokens, %.2f ms, %.1f tok/s | generation %lld tokens, "
-		"%.2f ms, %.1f tok/s | peak RSS %.1f MiB\n",
+		"%.2f ms, %.1f tok/s | peak RSS %.1f MiB, own memory %.1f MiB\n",
 		(t_load - t0) * 1e3, n_ids, pp * 1e3, pp > 0 ? (double)n_ids / pp : 0.0, n_gen, tg * 1e3,
-		tg > 0 ? (double)n_gen / tg : 0.0, (double)sam_peak_rss() / (1 << 20));
+		tg > 0 ? (double)n_gen / tg : 0.0, (double)sam_peak_rss() / (1 << 20),
+		(double)sam_rss_anon() / (1 << 20));
 	status = 0;
 out:
 	sam_sampler_free(&smp);
 	sam_ctx_free(&ctx);
 	free(ids);
 	free(ptext);
+	free(chat_text);
 	sam_model_free(&model);
 	return status;
 }
