@@ -40,6 +40,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sam/core.h"
 #include "sam/gguf.h"
@@ -160,5 +161,18 @@ const char *const *chat_template_stops(enum chat_template t);
  */
 int chat_format(enum chat_template t, const struct chat_msg *msgs, size_t n, bool add_generation_prompt,
 		char **out, size_t *out_len, struct sam_error *err);
+
+/*
+ * A conversation as the model's input: format msgs with the model's
+ * template (add_generation_prompt), tokenize with special tokens parsed,
+ * and add BOS when the template starts with it but the tokenizer will not
+ * (unless !add_special). stop_ids (capacity CHAT_MAX_STOP_IDS) receives the
+ * template's end-of-turn tokens that exist in the vocabulary, which a
+ * generator must treat as end of generation. *ids is malloc'd (caller frees).
+ * *known is false when the model's template was not recognised.
+ */
+#define CHAT_MAX_STOP_IDS 8
+int chat_tokenize(const struct sam_model *m, const struct chat_msg *msgs, size_t n, bool add_special, int32_t **ids,
+		  size_t *n_ids, int32_t *stop_ids, int *n_stop, bool *known, struct sam_error *err);
 
 #endif

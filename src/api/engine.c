@@ -281,7 +281,9 @@ static void step_token(struct api_engine *e, struct gen_req *g, const float *log
 	if (g->finish) return;
 	int32_t id = sam_sampler_sample(&g->smp, logits);
 	if (!g->t_first) g->t_first = now;
-	if (tok_is_eog(&e->model.vocab, id)) {
+	bool eog = tok_is_eog(&e->model.vocab, id);
+	for (int i = 0; i < g->p.n_stop_ids; i++) eog |= id == g->p.stop_ids[i];
+	if (eog) {
 		finish(e, g, GEN_STOP);
 		return;
 	}

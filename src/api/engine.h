@@ -28,6 +28,8 @@ struct gen_params {
 	struct sam_sampler_params sp;
 	const char *stop[GEN_MAX_STOP]; /* copied at submit */
 	int n_stop;
+	int32_t stop_ids[8]; /* tokens that end generation besides the vocabulary's EOG ones */
+	int n_stop_ids;
 	double timeout_s; /* from submission to the last token */
 };
 

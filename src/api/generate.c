@@ -157,26 +157,24 @@ int32_t *gen_text_prompt(struct api *a, struct http_req *r, struct api_engine *e
 }
 
 int32_t *gen_chat_prompt(struct api *a, struct http_req *r, struct api_engine *e, struct chat_msg *msgs, size_t *n_msgs,
-			 int *max_tokens, int *n_out)
+			 struct gen_opts *o, int *n_out)
 {
 	(void)a;
-	bool known;
-	enum chat_template t = chat_template_for_model(engine_model(e), &known);
 	size_t first = *n_msgs && !strcmp(msgs[0].role, "system") ? 1 : 0;
 	for (;;) {
-		char *text;
-		size_t len;
+		int32_t *ids = NULL;
+		size_t n = 0;
+		bool known;
 		struct sam_error err;
-		if (chat_format(t, msgs, *n_msgs, true, &text, &len, &err)) {
+		if (chat_tokenize(engine_model(e), msgs, *n_msgs, true, &ids, &n, o->stop_ids, &o->n_stop_ids, &known,
+				  &err)) {
 			http_error(r, 400, "cannot format the conversation: %s", err.msg);
 			return NULL;
 		}
-		int32_t *ids = tokenize(r, e, text, len, n_out);
-		free(text);
-		if (!ids) return NULL;
+		*n_out = (int)n;
 		/* keep at least the last message; drop from the oldest after the system prompt */
-		if (*n_out + *max_tokens <= engine_n_ctx(e) || *n_msgs <= first + 1) {
-			if (!fit(r, e, *n_out, max_tokens)) {
+		if (*n_out + o->max_tokens <= engine_n_ctx(e) || *n_msgs <= first + 1) {
+			if (!fit(r, e, *n_out, &o->max_tokens)) {
 				free(ids);
 				return NULL;
 			}
@@ -194,6 +192,7 @@ struct gen_req *gen_submit(struct api *a, struct http_req *r, struct api_engine 
 	struct gen_params p = { .max_tokens = api_cap_tokens(a, o->max_tokens), .sp = o->sp, .n_stop = o->n_stop,
 				.timeout_s = a->timeout_s };
 	for (int i = 0; i < o->n_stop; i++) p.stop[i] = o->stop[i];
+	for (int i = 0; i < o->n_stop_ids; i++) p.stop_ids[p.n_stop_ids++] = o->stop_ids[i];
 	struct gen_req *g;
 	struct sam_error err;
 	int rc = engine_submit(e, prompt, n, &p, &g, &err);

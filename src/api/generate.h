@@ -16,6 +16,8 @@ struct gen_opts {
 	int n_stop;
 	bool stream;
 	bool include_usage; /* OpenAI stream_options.include_usage */
+	int32_t stop_ids[CHAT_MAX_STOP_IDS]; /* the chat template's end-of-turn tokens */
+	int n_stop_ids;
 };
 
 /*
@@ -26,13 +28,13 @@ struct gen_opts {
 bool gen_parse_opts(struct http_req *r, json_t *body, struct gen_opts *o, float default_temp, int default_max);
 
 /*
- * Tokenize messages with the engine's chat template. With trim, drop the
- * oldest messages after a leading system message until the prompt leaves
- * room for max_tokens (which is lowered to fit when nothing can be dropped).
+ * Tokenize messages with the engine's chat template (setting o's stop ids)
+ * and drop the oldest messages after a leading system message until the
+ * prompt leaves room for o->max_tokens (lowered to fit when nothing can go).
  * Responds 400 and returns NULL when even the last message does not fit.
  */
 int32_t *gen_chat_prompt(struct api *a, struct http_req *r, struct api_engine *e, struct chat_msg *msgs, size_t *n_msgs,
-			 int *max_tokens, int *n_out);
+			 struct gen_opts *o, int *n_out);
 /* Tokenize plain text (BOS as the model says, special tokens parsed). NULL and 400 when it does not fit. */
 int32_t *gen_text_prompt(struct api *a, struct http_req *r, struct api_engine *e, const char *text, int *max_tokens,
 			 int *n_out);

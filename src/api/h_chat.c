@@ -49,10 +49,7 @@ static void save_turn(struct api *a, void *user, const char *text, int finish, i
 static const char *str_field(struct http_req *r, json_t *body, const char *key, const char *alt, bool required)
 {
 	json_t *v = json_object_get(body, key);
-	if (!v && alt) {
-		v = json_object_get(body, alt);
-		key = alt;
-	}
+	if (!v && alt && (v = json_object_get(body, alt))) key = alt; /* name the alternative only if it was given */
 	if (!v || json_is_null(v)) {
 		if (required) http_error(r, 400, "field '%s' is required", key);
 		return NULL;
@@ -117,7 +114,7 @@ static void serve(struct http_req *r, struct api *a, enum mode mode)
 	for (size_t i = 0; i < n_hist; i++) msgs[n++] = (struct chat_msg){ hist[i].role, hist[i].content };
 	msgs[n++] = (struct chat_msg){ "user", text };
 	int n_prompt;
-	prompt = gen_chat_prompt(a, r, e, msgs, &n, &o.max_tokens, &n_prompt);
+	prompt = gen_chat_prompt(a, r, e, msgs, &n, &o, &n_prompt);
 	if (!prompt) goto out;
 	struct gen_req *g = gen_submit(a, r, e, prompt, n_prompt, &o);
 	if (!g) goto out;

@@ -117,7 +117,7 @@ void h_chat_completions(struct http_req *r, void *ud)
 	struct api_engine *e = api_pick_engine(a, r);
 	if (!e) goto out;
 	int n_prompt;
-	prompt = gen_chat_prompt(a, r, e, msgs, &n, &o.max_tokens, &n_prompt);
+	prompt = gen_chat_prompt(a, r, e, msgs, &n, &o, &n_prompt);
 	if (!prompt) goto out;
 	struct gen_req *g = gen_submit(a, r, e, prompt, n_prompt, &o);
 	if (g) finish_request(a, r, e, g, &o, true);

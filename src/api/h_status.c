@@ -1,5 +1,6 @@
 /* h_status.c - liveness, readiness, status, metrics and the model list. */
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 
@@ -83,7 +84,8 @@ void h_models(struct http_req *r, void *ud)
 {
 	struct api *a = ud;
 	json_t *data = json_array();
-	if (a->model_path) json_array_append_new(data, model_entry(a->model_path, a->t_start));
-	if (a->small_path) json_array_append_new(data, model_entry(a->small_path, a->t_start));
+	double started = (double)time(NULL) - (sam_now() - a->t_start); /* t_start is monotonic: Unix time here */
+	if (a->model_path) json_array_append_new(data, model_entry(a->model_path, started));
+	if (a->small_path) json_array_append_new(data, model_entry(a->small_path, started));
 	http_respond_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }

@@ -189,10 +189,10 @@ int cmd_run(int argc, char **argv)
 	struct sam_sampler smp = { 0 };
 	int32_t *ids = NULL;
 	size_t n_ids = 0, plen = 0;
-	char *ptext = NULL, *chat_text = NULL;
+	char *ptext = NULL;
 	enum chat_template tmpl = CHAT_CHATML;
-	int32_t stop_ids[8];
-	size_t n_stop = 0;
+	int32_t stop_ids[CHAT_MAX_STOP_IDS];
+	int n_stop = 0;
 	int status = 1;
 	double t0 = sam_now();
 
@@ -212,42 +212,26 @@ int cmd_run(int argc, char **argv)
 	if (!ptext) plen = strlen(text);
 	bool add_special = !o.no_bos;
 	if (o.chat) { /* one user message (after the --system one) in the model's template */
-		bool known;
-		tmpl = chat_template_for_model(&model, &known);
-		if (!known)
-			sam_log(SAM_LOG_WARN, "%s: unrecognised chat template, formatting the chat as %s", o.model,
-				chat_template_name(tmpl));
 		if (memchr(text, 0, plen)) {
 			fprintf(stderr, "sam run: the prompt contains a NUL byte\n");
 			goto out;
 		}
 		struct chat_msg msgs[2];
 		size_t n_msgs = 0;
+		bool known;
 		if (o.system) msgs[n_msgs++] = (struct chat_msg){ .role = "system", .content = o.system };
 		msgs[n_msgs++] = (struct chat_msg){ .role = "user", .content = text };
-		if (chat_format(tmpl, msgs, n_msgs, true, &chat_text, &plen, &err)) {
+		tmpl = chat_template_for_model(&model, &known);
+		if (!known)
+			sam_log(SAM_LOG_WARN, "%s: unrecognised chat template, formatting the chat as %s", o.model,
+				chat_template_name(tmpl));
+		if (chat_tokenize(&model, msgs, n_msgs, add_special, &ids, &n_ids, stop_ids, &n_stop, &known, &err)) {
 			fprintf(stderr, "sam run: formatting the chat: %s\n", err.msg);
 			goto out;
 		}
-		text = chat_text;
-		/* end-of-turn tokens the vocabulary may not mark as end-of-generation */
-		for (const char *const *s = chat_template_stops(tmpl); *s && n_stop < 8; s++) {
-			int32_t id = tok_find(&model.vocab, *s, strlen(*s));
-			if (id >= 0) stop_ids[n_stop++] = id;
-		}
-	}
-	if (tok_encode(&model.vocab, text, plen, add_special, true, &ids, &n_ids, &err)) {
+	} else if (tok_encode(&model.vocab, text, plen, add_special, true, &ids, &n_ids, &err)) {
 		fprintf(stderr, "sam run: tokenizing the prompt: %s\n", err.msg);
 		goto out;
-	}
-	/* the template starts with BOS, which chat_format leaves to the tokenizer: add it if that will not */
-	if (o.chat && add_special && chat_template_adds_bos(tmpl) && !model.vocab.add_bos && model.vocab.bos >= 0 &&
-	    (n_ids == 0 || ids[0] != model.vocab.bos)) {
-		int32_t *grown = xrealloc(ids, (n_ids + 1) * sizeof *ids);
-		memmove(grown + 1, grown, n_ids * sizeof *grown);
-		grown[0] = model.vocab.bos;
-		ids = grown;
-		n_ids++;
 	}
 	if (n_ids == 0) {
 		fprintf(stderr, "sam run: the prompt is empty and the model adds no BOS token\n");
@@ -291,7 +275,7 @@ int cmd_run(int argc, char **argv)
 	while (o.n_predict < 0 || n_gen < o.n_predict) {
 		int32_t id = sam_sampler_sample(&smp, sam_ctx_logits(&ctx, 0));
 		bool stop = tok_is_eog(&model.vocab, id);
-		for (size_t i = 0; i < n_stop; i++) stop |= id == stop_ids[i];
+		for (int i = 0; i < n_stop; i++) stop |= id == stop_ids[i];
 		if (stop && !o.ignore_eos) break;
 		emit(&model, id, o.output_ids, n_gen == 0);
 		n_gen++;
@@ -322,7 +306,6 @@ out:
 	sam_ctx_free(&ctx);
 	free(ids);
 	free(ptext);
-	free(chat_text);
 	sam_model_free(&model);
 	return status;
 }

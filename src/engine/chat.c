@@ -642,3 +642,36 @@ out:
 	if (role != role_buf) free(role);
 	return rc;
 }
+
+int chat_tokenize(const struct sam_model *m, const struct chat_msg *msgs, size_t n, bool add_special, int32_t **ids,
+		  size_t *n_ids, int32_t *stop_ids, int *n_stop, bool *known, struct sam_error *err)
+{
+	enum chat_template t = chat_template_for_model(m, known);
+	char *text;
+	size_t len;
+	int rc = chat_format(t, msgs, n, true, &text, &len, err);
+	if (rc) return rc;
+	rc = tok_encode(&m->vocab, text, len, add_special, true, ids, n_ids, err);
+	free(text);
+	if (rc) return rc;
+	/* chat_format leaves the template's leading BOS to the tokenizer: add it if that did not */
+	if (add_special && chat_template_adds_bos(t) && !m->vocab.add_bos && m->vocab.bos >= 0 &&
+	    (*n_ids == 0 || (*ids)[0] != m->vocab.bos)) {
+		int32_t *grown = realloc(*ids, (*n_ids + 1) * sizeof **ids);
+		if (!grown) {
+			free(*ids);
+			*ids = NULL;
+			return sam_errorf(err, SAM_ENOMEM, "out of memory");
+		}
+		memmove(grown + 1, grown, *n_ids * sizeof *grown);
+		grown[0] = m->vocab.bos;
+		*ids = grown;
+		(*n_ids)++;
+	}
+	*n_stop = 0;
+	for (const char *const *s = chat_template_stops(t); *s && *n_stop < CHAT_MAX_STOP_IDS; s++) {
+		int32_t id = tok_find(&m->vocab, *s, strlen(*s));
+		if (id >= 0) stop_ids[(*n_stop)++] = id;
+	}
+	return 0;
+}
