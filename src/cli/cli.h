@@ -37,6 +37,8 @@ int cmd_gguf(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_api(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 #endif

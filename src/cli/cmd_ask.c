@@ -1,0 +1,166 @@
+/*
+ * cmd_ask.c - `sam ask`: one question to the api hub, one answer on
+ * stdout, streamed as it is generated (/api/cognitive/stream) or whole
+ * with --no-stream (/api/chat). Errors go to stderr with exit status 1.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "sam/client.h"
+#include "sam/sessions.h"
+
+#define QUESTION_MAX (1u << 20) /* the api's default body cap */
+
+enum { OPT_SESSION = 256, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_NO_STREAM };
+
+static const struct option ask_opts[] = {
+	{ "session", required_argument, NULL, OPT_SESSION },
+	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
+	{ "temperature", required_argument, NULL, OPT_TEMPERATURE },
+	{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
+	{ 0 },
+};
+
+/* stdout as the answer streams: remembers the last byte written. */
+struct out {
+	char last;
+	bool any;
+};
+
+static int print_piece(void *arg, const char *text, size_t len)
+{
+	struct out *o = arg;
+	fwrite(text, 1, len, stdout);
+	fflush(stdout);
+	if (len) {
+		o->last = text[len - 1];
+		o->any = true;
+	}
+	return 0;
+}
+
+/* End the answer's line unless it already ends one. */
+static void end_line(struct out *o)
+{
+	if (!o->any || o->last != '\n') putchar('\n');
+	fflush(stdout);
+	o->any = false;
+}
+
+/* The whole of stdin (at most QUESTION_MAX bytes) without trailing white space; NULL on error. */
+static char *read_stdin(void)
+{
+	size_t cap = 4096, n = 0;
+	char *s = xmalloc(cap);
+	size_t r;
+	while ((r = fread(s + n, 1, cap - n - 1, stdin)) > 0) {
+		n += r;
+		if (n > QUESTION_MAX) {
+			fprintf(stderr, "sam ask: the question is longer than %u bytes\n", QUESTION_MAX);
+			free(s);
+			return NULL;
+		}
+		if (cap - n - 1 == 0) s = xrealloc(s, cap *= 2);
+	}
+	if (ferror(stdin)) {
+		perror("sam ask: reading stdin");
+		free(s);
+		return NULL;
+	}
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+	s[n] = 0;
+	return s;
+}
+
+/* Shared by ask and chat: --session, --max-tokens and --temperature. 0 = handled, 1 = not ours, 2 = usage. */
+static int common_opt(const struct sam_cmd *cmd, int c, struct sam_chat_request *q)
+{
+	long long v;
+	double d;
+	switch (c) {
+	case OPT_SESSION:
+		if (!sam_session_id_valid(optarg))
+			return cli_usage_error(cmd, "--session: expected 1-64 characters of A-Z a-z 0-9 _ . -");
+		q->session_id = optarg;
+		return 0;
+	case OPT_MAX_TOKENS:
+		if (!cli_parse_int(optarg, 1, 1 << 24, &v)) return cli_usage_error(cmd, "--max-tokens: expected a number >= 1");
+		q->max_tokens = (int)v;
+		return 0;
+	case OPT_TEMPERATURE:
+		if (!cli_parse_float(optarg, 0, 2, &d)) return cli_usage_error(cmd, "--temperature: expected 0..2");
+		q->temperature = d;
+		return 0;
+	default: return 1;
+	}
+}
+
+int cmd_ask(int argc, char **argv)
+{
+	const struct sam_cmd *cmd = cli_find("ask");
+	struct sam_chat_request q = { .temperature = -1 };
+	bool stream = true;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", ask_opts, NULL)) != -1) {
+		int rc = common_opt(cmd, c, &q);
+		if (rc == 0) continue;
+		if (rc == EXIT_USAGE) return rc;
+		switch (c) {
+		case OPT_NO_STREAM: stream = false; break;
+		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error(cmd, "unknown option '%s' (put the question after --)", argv[optind - 1]);
+		}
+	}
+
+	char *question = NULL;
+	bool from_stdin = optind == argc || (optind == argc - 1 && !strcmp(argv[optind], "-"));
+	if (from_stdin) {
+		if (optind == argc && isatty(STDIN_FILENO)) return cli_usage_error(cmd, "what is the question?");
+		if (!(question = read_stdin())) return 1;
+	} else {
+		size_t len = 0;
+		for (int i = optind; i < argc; i++) len += strlen(argv[i]) + 1;
+		question = xmalloc(len + 1);
+		question[0] = 0;
+		for (int i = optind; i < argc; i++) {
+			if (i > optind) strcat(question, " ");
+			strcat(question, argv[i]);
+		}
+	}
+	if (!question[strspn(question, " \t\r\n")]) {
+		free(question);
+		return cli_usage_error(cmd, "the question is empty");
+	}
+	q.message = question;
+
+	struct sam_client cl;
+	struct sam_error err;
+	struct sam_chat_result res;
+	struct out o = { 0 };
+	int status = 1;
+	if (sam_client_init(&cl, NULL, &err)) {
+		fprintf(stderr, "sam ask: %s\n", err.msg);
+		free(question);
+		return 1;
+	}
+	if (sam_client_chat(&cl, &q, stream ? print_piece : NULL, &o, &res, &err)) {
+		if (o.any) end_line(&o);
+		fprintf(stderr, "sam ask: %s\n", err.msg);
+		goto out;
+	}
+	if (!stream) print_piece(&o, res.response, strlen(res.response));
+	end_line(&o);
+	sam_chat_result_free(&res);
+	status = ferror(stdout) ? 1 : 0;
+	if (status) fprintf(stderr, "sam ask: writing the answer failed\n");
+out:
+	sam_client_free(&cl);
+	free(question);
+	return status;
+}
