@@ -24,16 +24,19 @@ LIBS    += $(shell pkg-config --libs $(PKGS))
 endif
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
-LIB_SRC  := $(filter-out src/cli/main.c,$(LIB_SRC))
+LIB_SRC  := $(filter-out src/cli/main.c src/supervisor/samd.c,$(LIB_SRC))
 TEST_SRC := $(sort $(wildcard tests/*/*.c)) tests/runner.c
-TEST_SRC := $(filter-out tests/fuzz/%,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/fuzz/% tests/helpers/%,$(TEST_SRC))
+# Small programs tests start as child processes (fake services and the like)
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/test-helpers/%)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/cli/main.d
+DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(HELPER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/src/cli/main.d $(BUILD)/src/supervisor/samd.d
 
 .PHONY: all test check san fuzz bench run deps format clean
-all: $(BUILD)/sam $(BUILD)/sam-tests
+all: $(BUILD)/sam $(BUILD)/sam-supervise $(BUILD)/sam-tests $(HELPER_BIN)
 
 # `make V=1` shows the full command lines
 ifeq ($(V),1)
@@ -61,6 +64,19 @@ $(BUILD)/sam: $(BUILD)/src/cli/main.o $(BUILD)/libsam.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+# The supervisor is its own lean binary (behind `sam supervise`): it links only
+# what it uses from libsam, and none of the engine, HTTP server or libcurl,
+# so it stays small and an engine crash can never take it down.
+SUP_LIBS := $(shell pkg-config --libs sqlite3 jansson) -lm -pthread
+$(BUILD)/sam-supervise: $(BUILD)/src/supervisor/samd.o $(BUILD)/libsam.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) -Wl,--as-needed -o $@ $^ $(SUP_LIBS)
+
+$(BUILD)/test-helpers/%: $(BUILD)/tests/helpers/%.o $(BUILD)/libsam.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/sam-tests: $(TEST_OBJ) $(BUILD)/libsam.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
@@ -78,13 +94,15 @@ test: deps
 	@cat build/summary-plain build/san/summary-san | \
 		awk '{p += $$1; f += $$2; s += $$3} END {printf "all stages (gcc, clang build, ASan+UBSan, fuzz) done\n%d passed, %d failed, %d skipped\n", p, f, s}'
 
-check: $(BUILD)/sam $(BUILD)/sam-tests
-	TEST_SUMMARY=$(BUILD)/summary-plain SAM_BIN=$(abspath $(BUILD)/sam) $(BUILD)/sam-tests $(T)
+check: all
+	TEST_SUMMARY=$(BUILD)/summary-plain SAM_BIN=$(abspath $(BUILD)/sam) \
+		SAM_TEST_HELPERS=$(abspath $(BUILD)/test-helpers) $(BUILD)/sam-tests $(T)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 san:
 	$(MAKE) BUILD=build/san CFLAGS="$(SAN_FLAGS)" all
 	TEST_SUMMARY=build/san/summary-san SAM_SANITIZED=1 SAM_BIN=$(abspath build/san/sam) \
+		SAM_TEST_HELPERS=$(abspath build/san/test-helpers) \
 		ASAN_OPTIONS=detect_leaks=1 build/san/sam-tests $(T)
 
 FUZZ_SECONDS ?= 60

@@ -81,6 +81,17 @@ const char *test_sam_bin(void)
 	return b ? b : "build/sam";
 }
 
+const char *test_helper(const char *name)
+{
+	static char path[4][1024];
+	static int slot;
+	const char *dir = getenv("SAM_TEST_HELPERS");
+	char *p = path[slot++ & 3];
+	snprintf(p, sizeof path[0], "%s/%s", dir ? dir : "build/test-helpers", name);
+	if (access(p, X_OK) != 0) test_fail(__FILE__, __LINE__, "test helper %s is missing (make builds it)", p);
+	return p;
+}
+
 const char *test_tmpdir(void)
 {
 	if (!tmpdir[0]) {

@@ -58,6 +58,8 @@ _Noreturn void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 
 const char *test_model(const char *name);
 /* Path to the sam binary under test ($SAM_BIN, default build/sam). */
 const char *test_sam_bin(void);
+/* Path of a helper program built from tests/helpers/NAME.c ($SAM_TEST_HELPERS); fails if missing. */
+const char *test_helper(const char *name);
 /* A fresh temporary directory, removed when the test process ends. */
 const char *test_tmpdir(void);
 
