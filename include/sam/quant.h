@@ -47,8 +47,16 @@ struct quant_traits {
 	float (*vec_dot)(int64_t n, const void *w, const void *a);
 };
 
-/* Traits of a type the engine can compute with, or NULL. */
+/*
+ * Traits of a type the engine can compute with, or NULL. The dot products
+ * are the fastest this CPU runs (SIMD chosen at run time; SAM_NO_SIMD=1
+ * forces the portable ones).
+ */
 const struct quant_traits *quant_traits(uint32_t type);
+/* The portable reference kernels (tests compare the SIMD ones against them). */
+const struct quant_traits *quant_traits_ref(uint32_t type);
+/* Which kernel set quant_traits uses: "avx2" or "scalar". */
+const char *quant_simd_name(void);
 
 /* Bytes of a row of n elements of type (n a multiple of the block size). */
 size_t quant_row_size(uint32_t type, int64_t n);

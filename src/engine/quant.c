@@ -8,8 +8,11 @@
  * integer sums scaled by d_w * d_a in float.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "engine/quant_simd.h"
 #include "sam/quant.h"
 
 static inline uint32_t f32_bits(float f)
@@ -202,17 +205,49 @@ static float q4_0_dot(int64_t n, const void *wv, const void *av)
 	return s;
 }
 
-static const struct quant_traits traits[GGML_TYPE_COUNT] = {
+static const struct quant_traits ref_traits[GGML_TYPE_COUNT] = {
 	[GGML_TYPE_F32] = { GGML_TYPE_F32, f32_to_float, f32_from_float, f32_dot },
 	[GGML_TYPE_F16] = { GGML_TYPE_F16, f16_to_float, f16_from_float, f16_dot },
 	[GGML_TYPE_Q8_0] = { GGML_TYPE_Q8_0, q8_0_to_float, q8_0_from_float, q8_0_dot },
 	[GGML_TYPE_Q4_0] = { GGML_TYPE_Q8_0, q4_0_to_float, q4_0_from_float, q4_0_dot },
 };
 
+/* The table in use: the reference one with SIMD dot products swapped in where the CPU has them. */
+static struct quant_traits traits[GGML_TYPE_COUNT];
+static pthread_once_t traits_once = PTHREAD_ONCE_INIT;
+static const char *simd_name = "scalar";
+
+static void pick_kernels(void)
+{
+	memcpy(traits, ref_traits, sizeof traits);
+	const char *off = getenv("SAM_NO_SIMD");
+	if (off && *off && strcmp(off, "0")) return;
+	if (quant_avx2_usable()) {
+		traits[GGML_TYPE_F32].vec_dot = quant_avx2_f32_dot;
+		traits[GGML_TYPE_F16].vec_dot = quant_avx2_f16_dot;
+		traits[GGML_TYPE_Q8_0].vec_dot = quant_avx2_q8_0_dot;
+		traits[GGML_TYPE_Q4_0].vec_dot = quant_avx2_q4_0_dot;
+		simd_name = "avx2";
+	}
+}
+
 const struct quant_traits *quant_traits(uint32_t type)
 {
+	pthread_once(&traits_once, pick_kernels);
 	if (type >= GGML_TYPE_COUNT || !traits[type].vec_dot) return NULL;
 	return &traits[type];
+}
+
+const struct quant_traits *quant_traits_ref(uint32_t type)
+{
+	if (type >= GGML_TYPE_COUNT || !ref_traits[type].vec_dot) return NULL;
+	return &ref_traits[type];
+}
+
+const char *quant_simd_name(void)
+{
+	pthread_once(&traits_once, pick_kernels);
+	return simd_name;
 }
 
 size_t quant_row_size(uint32_t type, int64_t n)

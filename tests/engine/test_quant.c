@@ -163,3 +163,36 @@ TEST(quant_traits_cover_engine_types)
 	CHECK(quant_row_size(GGML_TYPE_Q4_0, 64) == 36);
 	CHECK(quant_row_size(GGML_TYPE_Q8_0, 64) == 68);
 }
+
+/* The kernels chosen for this CPU agree with the portable reference. */
+static void check_simd(uint32_t type, int n)
+{
+	const struct quant_traits *w = quant_traits(type), *ref = quant_traits_ref(type);
+	const struct quant_traits *a = quant_traits_ref(w->act_type);
+	float *wf = malloc((size_t)n * 4), *x = malloc((size_t)n * 4);
+	void *wq = malloc(quant_row_size(type, n)), *aq = malloc(quant_row_size(w->act_type, n));
+	for (int trial = 0; trial < 50; trial++) {
+		for (int i = 0; i < n; i++) {
+			wf[i] = frand() * (trial % 5 + 1);
+			x[i] = frand() * 10.0f;
+		}
+		ref->from_float(wf, wq, n);
+		a->from_float(x, aq, n);
+		float got = w->vec_dot(n, wq, aq), want = ref->vec_dot(n, wq, aq);
+		CHECKF(fabsf(got - want) <= 1e-5f * (fabsf(want) + (float)n), "%s (%s) n=%d: %.7g vs reference %.7g",
+		       ggml_type_name(type), quant_simd_name(), n, (double)got, (double)want);
+	}
+	free(wf), free(x), free(wq), free(aq);
+}
+
+TEST(quant_simd_matches_reference)
+{
+	int sizes[] = { 32, 64, 96, 256, 4096, 4128 };
+	for (int i = 0; i < 6; i++) {
+		check_simd(GGML_TYPE_Q8_0, sizes[i]);
+		check_simd(GGML_TYPE_Q4_0, sizes[i]);
+		check_simd(GGML_TYPE_F32, sizes[i] + (i % 3)); /* odd lengths exercise the tails */
+		check_simd(GGML_TYPE_F16, sizes[i] + (i % 3));
+	}
+	printf("    kernels: %s\n", quant_simd_name());
+}
