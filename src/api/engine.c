@@ -137,7 +137,7 @@ size_t gen_take(struct api_engine *e, struct gen_req *g, char *buf, size_t max, 
 	pthread_mutex_lock(&e->mu);
 	size_t n = g->ready - g->taken;
 	if (n > max) n = max;
-	memcpy(buf, g->text + g->taken, n);
+	if (n) memcpy(buf, g->text + g->taken, n); /* text is NULL until the first piece */
 	g->taken += n;
 	*finished = g->finish && g->taken == g->ready;
 	pthread_mutex_unlock(&e->mu);

@@ -140,7 +140,7 @@ json_t *http_body_json(struct http_req *r)
 		http_error(r, 400, "the request body must be a JSON object");
 		return NULL;
 	}
-	json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!j) {
 		http_error(r, 400, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
 		return NULL;
