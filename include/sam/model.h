@@ -2,8 +2,9 @@
  * model.h - a transformer loaded from GGUF, and the run state (KV cache and
  * scratch buffers) to evaluate it.
  *
- * Architectures: "llama" (Llama 2/3, TinyLlama, SmolLM, Mistral) and its
- * relatives; other architectures fail to load with a message naming them.
+ * Architectures: "llama" (Llama 2/3, TinyLlama, SmolLM, Mistral) and
+ * "qwen2" (Qwen2/2.5: q/k/v biases, NEOX rope); other architectures fail to
+ * load with a message naming them.
  * Weights stay in the read-only mapping of the file; nothing is copied.
  *
  * Shapes in comments are C order: [rows][cols], i.e. GGUF ne reversed.
@@ -20,7 +21,7 @@
 #include "sam/threadpool.h"
 #include "sam/tokenizer.h"
 
-enum sam_arch { SAM_ARCH_LLAMA = 1 };
+enum sam_arch { SAM_ARCH_LLAMA = 1, SAM_ARCH_QWEN2 = 2 };
 enum sam_rope { SAM_ROPE_NORMAL = 0, SAM_ROPE_NEOX = 2 }; /* pairs (i, i+1) or (i, i+d/2) */
 
 /* A 2-D (or 1-D: rows = 1) view of a tensor in the mapping. */
@@ -38,6 +39,7 @@ struct sam_layer {
 	struct sam_tensor wk;        /* [n_head_kv*head_dim][dim] */
 	struct sam_tensor wv;        /* [n_head_kv*head_dim][dim] */
 	struct sam_tensor wo;        /* [dim][n_head*head_dim] */
+	struct sam_tensor bq, bk, bv; /* [q_dim], [kv_dim], [kv_dim] biases (qwen2); data NULL when absent */
 	struct sam_tensor ffn_norm;  /* [dim] */
 	struct sam_tensor w_gate;    /* [n_ff][dim] */
 	struct sam_tensor w_up;      /* [n_ff][dim] */

@@ -311,6 +311,12 @@ static void att_worker(void *arg, int ith, int nth)
 	}
 }
 
+static void add_bias(float *x, const float *bias, int rows, int n)
+{
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < n; i++) x[(size_t)r * n + i] += bias[i];
+}
+
 static void add_into(float *x, const float *y, size_t n)
 {
 	for (size_t i = 0; i < n; i++) x[i] += y[i];
@@ -353,6 +359,9 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		matmul(c, c->q, &L->wq, c->xb, n, false);
 		matmul(c, c->k, &L->wk, c->xb, n, same_act(&L->wk, &L->wq));
 		matmul(c, c->v, &L->wv, c->xb, n, same_act(&L->wv, &L->wk));
+		if (L->bq.data) add_bias(c->q, L->bq.data, n, q_dim);
+		if (L->bk.data) add_bias(c->k, L->bk.data, n, kv_dim);
+		if (L->bv.data) add_bias(c->v, L->bv.data, n, kv_dim);
 		for (int b = 0; b < n; b++) {
 			float *kc = c->k_cache + kv_slot(c, l, c->bseq[b]) + (size_t)c->bpos[b] * kv_dim;
 			float *vc = c->v_cache + kv_slot(c, l, c->bseq[b]) + (size_t)c->bpos[b] * kv_dim;

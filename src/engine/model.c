@@ -103,9 +103,12 @@ static int load_hparams(struct loader *ld)
 	if (gguf_str_eq(arch, "llama")) {
 		hp->arch = SAM_ARCH_LLAMA;
 		hp->rope_type = SAM_ROPE_NORMAL;
+	} else if (gguf_str_eq(arch, "qwen2")) {
+		hp->arch = SAM_ARCH_QWEN2;
+		hp->rope_type = SAM_ROPE_NEOX;
 	} else {
 		return sam_errorf(ld->err, SAM_EUNSUPPORTED,
-				  "model architecture '%.*s' is not supported (supported: llama)",
+				  "model architecture '%.*s' is not supported (supported: llama, qwen2)",
 				  (int)(arch.n > 64 ? 64 : arch.n), arch.s);
 	}
 	snprintf(ld->prefix, sizeof ld->prefix, "%s.", hp->arch_name);
@@ -185,6 +188,16 @@ static int load_tensors(struct loader *ld)
 		    (rc = bind(ld, &L->w_up, n[7], hp->dim, hp->n_ff, false)) ||
 		    (rc = bind(ld, &L->w_down, n[8], hp->n_ff, hp->dim, false)))
 			return rc;
+		/* biases: qwen2 has them on q, k and v; llama files may too */
+		static const char *bnames[3] = { "attn_q", "attn_k", "attn_v" };
+		struct sam_tensor *bias[3] = { &L->bq, &L->bk, &L->bv };
+		int64_t blen[3] = { q_dim, kv_dim, kv_dim };
+		for (int i = 0; i < 3; i++) {
+			char bn[64];
+			snprintf(bn, sizeof bn, "blk.%d.%s.bias", l, bnames[i]);
+			rc = bind(ld, bias[i], bn, blen[i], 0, hp->arch != SAM_ARCH_QWEN2);
+			if (rc && rc != SAM_ENOTFOUND) return rc;
+		}
 	}
 	rc = bind(ld, &m->rope_freqs, "rope_freqs.weight", hp->rope_dim / 2, 0, true);
 	return rc == SAM_ENOTFOUND ? 0 : rc;
