@@ -442,6 +442,23 @@ int engine_start(struct api_engine **out, const char *model_path, const struct e
 	e->res = res;
 	struct sam_ctx_params cp = { .n_ctx = e->o.n_ctx, .n_batch = e->o.n_batch, .n_seq = e->o.n_slots,
 				     .n_threads = e->o.n_threads };
+	/*
+	 * Before allocating: the KV caches of every slot must leave the machine
+	 * room. Shrink the context (not below 512) until they take at most half
+	 * of the memory available now, and say so.
+	 */
+	double avail_mb;
+	if (sam_mem_available_mb(&avail_mb, NULL) == 0) {
+		while (cp.n_ctx > 512 && (double)sam_ctx_bytes(&e->model.hp, &cp) / 1048576.0 > avail_mb / 2) cp.n_ctx /= 2;
+		if (cp.n_batch > cp.n_ctx * cp.n_seq) cp.n_batch = cp.n_ctx * cp.n_seq;
+		if (cp.n_ctx != e->o.n_ctx)
+			sam_log(SAM_LOG_WARN, "engine: context per slot lowered from %d to %d tokens to fit %.0f MB available",
+				e->o.n_ctx, cp.n_ctx, avail_mb);
+		e->o.n_ctx = cp.n_ctx;
+		e->o.n_batch = cp.n_batch;
+	}
+	sam_log(SAM_LOG_INFO, "engine: %s: %d slots x %d tokens, buffers %.1f MiB", model_path, cp.n_seq, cp.n_ctx,
+		(double)sam_ctx_bytes(&e->model.hp, &cp) / 1048576.0);
 	if ((rc = sam_ctx_new(&e->ctx, &e->model, &cp, err))) {
 		sam_model_free(&e->model);
 		free(e->path);
