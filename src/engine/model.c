@@ -53,7 +53,7 @@ static int get_float(struct loader *ld, const char *key, double def, float *out)
 	return 0;
 }
 
-static const char *supported_types = "F32, F16, Q8_0, Q4_0";
+static const char *supported_types = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
 
 /*
  * Bind tensor name with GGUF shape {cols, rows} (rows 0 for 1-D). Norm-like

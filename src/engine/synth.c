@@ -271,7 +271,7 @@ static int write_tensor(int fd, uint64_t off, const struct spec *s, size_t index
 			const char *tmp, struct sam_error *err)
 {
 	const struct quant_traits *qt = quant_traits(s->type);
-	if (!qt || (s->type != GGML_TYPE_F32 && !qt->from_float))
+	if (!qt || !qt->quantize)
 		return sam_errorf(err, SAM_EUNSUPPORTED, "tensor %s: type %s cannot be written yet", s->name,
 				  ggml_type_name(s->type));
 	size_t row = quant_row_size(s->type, s->ne0);
@@ -291,7 +291,7 @@ static int write_tensor(int fd, uint64_t off, const struct spec *s, size_t index
 		else if (s->std > 0) rng_normal(&r, f, n, s->std);
 		else
 			for (int64_t i = 0; i < n; i++) f[i] = s->fill;
-		for (int64_t i = 0; i < nr; i++) qt->from_float(f + i * s->ne0, q + (size_t)i * row, s->ne0);
+		for (int64_t i = 0; i < nr; i++) qt->quantize(f + i * s->ne0, q + (size_t)i * row, s->ne0);
 		size_t len = row * (size_t)nr, done = 0;
 		while (done < len) {
 			ssize_t wr = pwrite(fd, q + done, len - done, (off_t)(off + (uint64_t)r0 * row + done));
