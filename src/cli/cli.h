@@ -37,8 +37,47 @@ int cmd_gguf(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_api(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_install_service(int argc, char **argv);
+int cmd_supervise(int argc, char **argv);
+
+/*
+ * Talking to the supervisor (cmd_status.c), shared by up, down, status,
+ * start, stop and restart. `sam status` exits EXIT_NOT_RUNNING when no
+ * supervisor runs (like systemctl's "inactive").
+ */
+#define EXIT_NOT_RUNNING 3
+struct json_t;
+struct sam_error;
+/*
+ * Send cmd over the control socket and parse the JSON reply into *reply
+ * (caller decrefs; NULL on failure). SAM_ENOTFOUND when no supervisor
+ * listens; SAM_EINVAL with the supervisor's "error" when it answered
+ * {"ok":false}; SAM_EIO / SAM_EFORMAT otherwise.
+ */
+int cli_sup_call(const char *cmd, struct json_t **reply, double timeout_s, struct sam_error *err);
+/* The entry of service name in a status reply (borrowed), or NULL. */
+struct json_t *cli_sup_service(struct json_t *status, const char *name);
+/* Print the status reply as a table (header line, then one row per service). */
+void cli_sup_print_table(struct json_t *status, bool color);
+/* How service svc last ended ("exit 1", "signal 9 (Killed)", or "-") into buf. */
+const char *cli_sup_last_exit(struct json_t *svc, char *buf, unsigned cap);
+/* "  NAME: STATE (last exit: ...): the supervisor's error" on stderr. */
+void cli_sup_print_problem(struct json_t *svc);
+/* True when stdout should get colours (a terminal, no NO_COLOR). */
+bool cli_color(void);
+/* Absolute path of the running sam binary into buf (cmd_up.c); false if unknown. */
+bool cli_self_exe(char *buf, unsigned cap);
 
 #endif

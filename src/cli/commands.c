@@ -84,6 +84,24 @@ const struct sam_cmd sam_commands[] = {
 	  "\n"
 	  "The api is found at $SAM_API_URL, else $SAM_HOME/run/services.json,\n"
 	  "else http://127.0.0.1:8765; $SAM_API_KEY is sent as a Bearer token.\n" },
+	{ "perplexity", cmd_perplexity, "measure a model's perplexity on a text (like llama-perplexity)",
+	  "usage: sam perplexity -m MODEL.gguf -f TEXT [-c CTX] [-b BATCH] [-t THREADS] [--chunks N]\n"
+	  "\n"
+	  "Tokenize TEXT once, cut it into whole chunks of CTX tokens (default 512; the\n"
+	  "first token of each replaced by BOS when the model adds one), evaluate each\n"
+	  "from an empty cache and score the second half of each chunk, as\n"
+	  "llama-perplexity does. Prints the running estimate per chunk and the final\n"
+	  "PPL with its standard error.\n" },
+	{ "synth", cmd_synth, "write a random-weight model of a real shape (for speed work)",
+	  "usage: sam synth --preset NAME [--arch llama|qwen2] [--type TYPE] [--vocab-from VOCAB.gguf] [--seed S] -o OUT.gguf\n"
+	  "       sam synth --list\n"
+	  "\n"
+	  "Write a deterministic random-weight GGUF of a real model's shape. TYPE is\n"
+	  "f32, f16 (default), q8_0, q4_0, q4_k_m or q6_k, with llama-quantize's rules\n"
+	  "for which tensor gets which type. --vocab-from copies the tokenizer of a\n"
+	  "vocabulary GGUF (its size wins over the preset's); without it a\n"
+	  "SentencePiece-type vocabulary of the preset's size is made up. Memory use\n"
+	  "stays small whatever the model size.\n" },
 	{ "tokenize", cmd_tokenize, "print the token ids of a text",
 	  "usage: sam tokenize -m MODEL.gguf [--no-bos] [--parse-special] [-f FILE | TEXT]\n"
 	  "\n"
@@ -113,6 +131,96 @@ const struct sam_cmd sam_commands[] = {
 	  "\n"
 	  "Offline? Use a GGUF file you have directly: sam run -m FILE, SAM_MODEL=FILE,\n"
 	  "or copy it into $SAM_HOME/models/. See docs/models.md.\n" },
+	{ "up", cmd_up, "start SAM (the supervisor and its services) in the background",
+	  "usage: sam up [--timeout S]\n"
+	  "\n"
+	  "Start the supervisor (`sam supervise`) in the background, or attach to the\n"
+	  "one already running, and return once the system is ready: every enabled\n"
+	  "service is ready or has definitively failed. Then print `sam status`.\n"
+	  "The supervisor's own output goes to $SAM_HOME/logs/supervisor.log.\n"
+	  "\n"
+	  "  --timeout S   wait at most S seconds for readiness (default 300: a model\n"
+	  "                may load slowly); the supervisor keeps running after it\n"
+	  "\n"
+	  "Exit status: 0 every enabled service is ready, 1 some failed (they are\n"
+	  "listed with their last exit) or SAM did not become ready in time.\n" },
+	{ "down", cmd_down, "stop SAM: every service, then the supervisor",
+	  "usage: sam down [--timeout S]\n"
+	  "\n"
+	  "Ask the supervisor to stop every service (in reverse dependency order,\n"
+	  "SIGTERM then SIGKILL) and exit, and wait until it is gone.\n"
+	  "When SAM is not running this says so and exits 0.\n"
+	  "\n"
+	  "  --timeout S   wait at most S seconds (default 60), else exit 1\n" },
+	{ "status", cmd_status, "show SAM's services: state, pid, port, restarts",
+	  "usage: sam status [--json]\n"
+	  "\n"
+	  "Print each service's NAME STATE PID PORT RESTARTS UPTIME LAST-EXIT as the\n"
+	  "supervisor sees it. States: stopped, waiting (for a dependency), starting,\n"
+	  "ready, backoff (restart pending), paused (memory guard), stopping, failed,\n"
+	  "done (a one-shot job that finished), disabled.\n"
+	  "\n"
+	  "  --json   print the supervisor's raw status object instead\n"
+	  "\n"
+	  "Exit status: 0 running, 1 error, 3 SAM is not running.\n" },
+	{ "start", cmd_start, "start a service and wait until it is ready",
+	  "usage: sam start [--timeout S] [--no-wait] NAME\n"
+	  "\n"
+	  "Ask the supervisor to start service NAME (e.g. `sam start train`) and wait\n"
+	  "until it is ready (a one-shot job: until it runs); print its new state.\n"
+	  "\n"
+	  "  --timeout S   wait at most S seconds (default 120), else exit 1\n"
+	  "  --no-wait     return once the supervisor accepted the command\n" },
+	{ "stop", cmd_stop, "stop a service (until `sam start` or `sam up`)",
+	  "usage: sam stop [--timeout S] [--no-wait] NAME\n"
+	  "\n"
+	  "Ask the supervisor to stop service NAME (SIGTERM, SIGKILL after its\n"
+	  "stop_timeout) and wait until it is stopped; print its new state.\n"
+	  "\n"
+	  "  --timeout S   wait at most S seconds (default 120), else exit 1\n"
+	  "  --no-wait     return once the supervisor accepted the command\n" },
+	{ "restart", cmd_restart, "restart a service and wait until it is ready again",
+	  "usage: sam restart [--timeout S] [--no-wait] NAME\n"
+	  "\n"
+	  "Ask the supervisor to stop and start service NAME, and wait until a new\n"
+	  "process of it is ready; print its new state.\n"
+	  "\n"
+	  "  --timeout S   wait at most S seconds (default 120), else exit 1\n"
+	  "  --no-wait     return once the supervisor accepted the command\n" },
+	{ "logs", cmd_logs, "print (or follow) a service's log",
+	  "usage: sam logs [-n LINES] [-f] NAME\n"
+	  "\n"
+	  "Print the last lines of $SAM_HOME/logs/NAME.log (`supervisor` is the\n"
+	  "supervisor's own log). Needs no running supervisor.\n"
+	  "\n"
+	  "  -n, --lines N   how many lines (default 50; 0 = none, with -f only new ones)\n"
+	  "  -f, --follow    keep printing lines as they are written, across log\n"
+	  "                  rotation (like tail -F), until Ctrl-C\n" },
+	{ "install-service", cmd_install_service, "run SAM at login: write a systemd user unit or a launchd agent",
+	  "usage: sam install-service [--print] [--dry-run] [--force]\n"
+	  "\n"
+	  "Linux: write ~/.config/systemd/user/sam.service, a systemd user unit that\n"
+	  "runs `sam supervise --foreground` (Type=notify, watchdog, restart on failure),\n"
+	  "and print how to enable it. macOS: write the launchd agent\n"
+	  "~/Library/LaunchAgents/ai.sam.supervisor.plist and print how to load it.\n"
+	  "The unit runs this sam binary, with the current SAM_HOME when it is set.\n"
+	  "\n"
+	  "  --print     write the unit to stdout instead of the file\n"
+	  "  --dry-run   say what would be written where, and write nothing\n"
+	  "  --force     replace an existing file (else exit 1)\n" },
+	{ "supervise", cmd_supervise, "run the supervisor in this process (what `sam up` starts)",
+	  "usage: sam supervise [--foreground]\n"
+	  "\n"
+	  "Run the supervisor for $SAM_HOME (the lean sam-supervise binary next to sam):\n"
+	  "start the services of the service table (built-in defaults + [service.NAME]\n"
+	  "sections of $SAM_HOME/sam.conf) in dependency order once their dependencies\n"
+	  "are ready, restart them with backoff, pause them by priority when memory runs\n"
+	  "low, and answer on $SAM_HOME/run/samd.sock. It stays in the foreground of its\n"
+	  "process; SIGTERM or `sam down` stops every service, then the supervisor.\n"
+	  "A second supervisor for the same SAM_HOME refuses to start (exit 1).\n"
+	  "See docs/supervisor.md.\n"
+	  "\n"
+	  "  -f, --foreground   log to stderr instead of $SAM_HOME/logs/supervisor.log\n" },
 	{ "help", cmd_help, "show the commands, or one command's help",
 	  "usage: sam help [COMMAND]\n" },
 	{ "version", cmd_version, "print the version", "usage: sam version\n" },
@@ -182,7 +290,7 @@ int cmd_help(int argc, char **argv)
 		return 0;
 	}
 	printf("usage: sam [--version] [--help] COMMAND [ARGS]\n\nCommands:\n");
-	for (const struct sam_cmd *c = sam_commands; c->name; c++) printf("  %-10s %s\n", c->name, c->summary);
+	for (const struct sam_cmd *c = sam_commands; c->name; c++) printf("  %-16s %s\n", c->name, c->summary);
 	printf("\nRun 'sam COMMAND --help' for a command's options.\n");
 	return 0;
 }
