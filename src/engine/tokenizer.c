@@ -1,14 +1,16 @@
 /*
- * tokenizer.c - the SentencePiece-style ("llama", SPM) tokenizer of a GGUF
- * vocabulary, reproducing llama.cpp's llama-vocab.cpp (c392e509) exactly:
+ * tokenizer.c - the tokenizers of a GGUF vocabulary, reproducing llama.cpp's
+ * llama-vocab.cpp (c392e509) exactly: SentencePiece-style ("llama", SPM)
+ * here, byte-level BPE ("gpt2") in bpe.c.
  *
  *   tok_load    llama_vocab::impl::load: token table, defaults, special ids,
  *               text-based detection of EOT/EOM/FIM/EOG tokens (which also
  *               forces them to CONTROL), the special-token cache, and the
- *               per-model attributes (phi-3: RSTRIP).
- *   tok_encode  tokenizer_st_partition (split out special-token text) and
- *               llm_tokenizer_spm_session (scored bigram merges over UTF-8
- *               symbols with a binary heap, then byte fallback).
+ *               per-model attributes (phi-3: RSTRIP); for BPE, bpe_load.
+ *   tok_encode  tokenizer_st_partition (split out special-token text), then
+ *               per raw fragment llm_tokenizer_spm_session (scored bigram
+ *               merges over UTF-8 symbols with a binary heap, then byte
+ *               fallback) or bpe_tokenize.
  *   tok_piece   token_to_piece.
  *
  * Memory: everything sized by the vocabulary or by the input is allocated
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bpe.h"
 #include "sam/tokenizer.h"
 
 /* Keeps 2 * n_tokens (the hash capacity) and every id inside int32. */
@@ -341,31 +344,45 @@ int tok_load(struct tok_vocab *v, const struct gguf_file *f, struct sam_error *e
 		goto fail;
 	}
 	if (rc) goto fail;
-	if (!gguf_str_eq(model, "llama")) {
-		rc = sam_errorf(err, SAM_EUNSUPPORTED, "tokenizer model '%.*s' is not supported (only 'llama')",
+	if (gguf_str_eq(model, "llama")) {
+		v->type = TOK_SPM;
+		v->bos = 1;
+		v->eos = 2;
+		v->unk = 0;
+		v->add_bos = true;
+		v->add_space_prefix = true;
+	} else if (gguf_str_eq(model, "gpt2")) {
+		v->type = TOK_BPE;
+		v->bos = 11;
+		v->eos = 11;
+		v->unk = -1;
+		v->add_bos = false;
+		v->add_space_prefix = false; /* read below, but BPE never adds one (as llama.cpp) */
+	} else {
+		rc = sam_errorf(err, SAM_EUNSUPPORTED,
+		                "tokenizer model '%.*s' is not supported (only 'llama' and 'gpt2')",
 		                (int)(model.n > 64 ? 64 : model.n), model.s);
 		goto fail;
 	}
-	v->type = TOK_SPM;
-	v->bos = 1;
-	v->eos = 2;
-	v->unk = 0;
 	v->pad = -1;
 	v->eot = -1;
-	v->add_bos = true;
 	v->add_eos = false;
-	v->add_space_prefix = true;
 
 	if ((rc = read_bool(f, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix, err))) goto fail;
 	if ((rc = load_tokens(v, f, err))) goto fail;
 
-	for (int b = 0; b < 256; b++) {
-		char hex[7];
-		snprintf(hex, sizeof hex, "<0x%02X>", b);
-		char c = (char)b;
-		v->byte_id[b] = lookup_cstr(v, hex);
-		/* llama.cpp falls back to the byte as a C string, so never for NUL */
-		if (v->byte_id[b] < 0 && b != 0) v->byte_id[b] = lookup(v, &c, 1);
+	if (v->type == TOK_BPE) {
+		/* merges, the pre-tokenizer (and the defaults its name implies), byte ids */
+		if ((rc = bpe_load(v, f, err))) goto fail;
+	} else {
+		for (int b = 0; b < 256; b++) {
+			char hex[7];
+			snprintf(hex, sizeof hex, "<0x%02X>", b);
+			char c = (char)b;
+			v->byte_id[b] = lookup_cstr(v, hex);
+			/* llama.cpp falls back to the byte as a C string, so never for NUL */
+			if (v->byte_id[b] < 0 && b != 0) v->byte_id[b] = lookup(v, &c, 1);
+		}
 	}
 
 	/* special ids: the metadata overrides the defaults (later keys win) */
@@ -433,6 +450,7 @@ void tok_free(struct tok_vocab *v)
 	free(v->hash);
 	free(v->special);
 	free(v->owned_text);
+	bpe_free(v);
 	memset(v, 0, sizeof *v);
 }
 
@@ -446,12 +464,7 @@ bool tok_is_eog(const struct tok_vocab *v, int32_t id)
 
 /* ---- encoding ----------------------------------------------------------- */
 
-struct ivec {
-	int32_t *a;
-	size_t n, cap;
-};
-
-static int ivec_push(struct ivec *o, int32_t x)
+int tok_ivec_push(struct tok_ivec *o, int32_t x)
 {
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 64;
@@ -659,7 +672,8 @@ static uint32_t utf8_len(uint8_t c)
  * while every text rev_merge holds is a token, so that lookup never hits.
  * What is left is: a token, or each byte as its byte token (else unk).
  */
-static int spm_session(const struct tok_vocab *v, struct session *s, size_t n, struct ivec *out, struct sam_error *err)
+static int spm_session(const struct tok_vocab *v, struct session *s, size_t n, struct tok_ivec *out,
+                       struct sam_error *err)
 {
 	struct sym *sy = grow(s->sym, &s->sym_cap, n, sizeof *sy);
 	if (!sy) return sam_errorf(err, SAM_ENOMEM, "out of memory tokenizing %zu bytes", n);
@@ -693,7 +707,7 @@ static int spm_session(const struct tok_vocab *v, struct session *s, size_t n, s
 		const struct sym *y = &s->sym[i];
 		int32_t id = lookup(v, s->buf + y->off, y->n);
 		if (id >= 0) {
-			if (ivec_push(out, id)) goto nomem;
+			if (tok_ivec_push(out, id)) goto nomem;
 			continue;
 		}
 		for (uint32_t j = 0; j < y->n; j++) {
@@ -703,7 +717,7 @@ static int spm_session(const struct tok_vocab *v, struct session *s, size_t n, s
 				return sam_errorf(err, SAM_EFORMAT,
 				                  "byte 0x%02X has no token and the vocabulary has no unknown token",
 				                  c);
-			if (ivec_push(out, id)) goto nomem;
+			if (tok_ivec_push(out, id)) goto nomem;
 		}
 	}
 	return 0;
@@ -713,7 +727,7 @@ nomem:
 
 /* Escape a raw fragment (optional leading space, ' ' -> U+2581) into s->buf and tokenize it. */
 static int spm_fragment(const struct tok_vocab *v, struct session *s, const char *t, size_t len, bool prefix,
-                        struct ivec *out, struct sam_error *err)
+                        struct tok_ivec *out, struct sam_error *err)
 {
 	size_t spaces = prefix;
 	for (size_t i = 0; i < len; i++)
@@ -743,16 +757,17 @@ int tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add
 {
 	*ids = NULL;
 	*n = 0;
-	if (v->type != TOK_SPM) return sam_errorf(err, SAM_EINVAL, "tokenizer not loaded");
+	if (v->type != TOK_SPM && v->type != TOK_BPE) return sam_errorf(err, SAM_EINVAL, "tokenizer not loaded");
 	if (len > TOK_MAX_TEXT)
 		return sam_errorf(err, SAM_ERANGE, "text of %zu bytes is too long to tokenize (limit %zu)", len,
 		                  TOK_MAX_TEXT);
 
-	struct ivec out = {0};
+	struct tok_ivec out = {0};
 	struct fvec fr = {0}, tmp = {0};
 	struct session s = {0};
+	struct bpe_session bs = {0};
 	int rc = SAM_ENOMEM;
-	if (ivec_push(&out, 0)) goto nomem; /* allocate, so *ids is never NULL */
+	if (tok_ivec_push(&out, 0)) goto nomem; /* allocate, so *ids is never NULL */
 	out.n = 0;
 
 	if (len > 0) {
@@ -761,23 +776,27 @@ int tok_encode(const struct tok_vocab *v, const char *text, size_t len, bool add
 	}
 
 	bool prev_special = true; /* the first text gets the space prefix */
-	if (add_special && v->add_bos && v->bos >= 0 && ivec_push(&out, v->bos)) goto nomem;
+	if (add_special && v->add_bos && v->bos >= 0 && tok_ivec_push(&out, v->bos)) goto nomem;
 	for (size_t i = 0; i < fr.n; i++) {
 		if (fr.a[i].id >= 0) {
-			if (ivec_push(&out, fr.a[i].id)) goto nomem;
+			if (tok_ivec_push(&out, fr.a[i].id)) goto nomem;
 			prev_special = true;
 			continue;
 		}
-		rc = spm_fragment(v, &s, text + fr.a[i].off, fr.a[i].len, v->add_space_prefix && prev_special, &out,
-		                  err);
+		if (v->type == TOK_BPE)
+			rc = bpe_tokenize(v, &bs, text + fr.a[i].off, fr.a[i].len, &out, err);
+		else
+			rc = spm_fragment(v, &s, text + fr.a[i].off, fr.a[i].len, v->add_space_prefix && prev_special,
+			                  &out, err);
 		if (rc) goto fail;
 		prev_special = false;
 	}
-	if (add_special && v->add_eos && v->eos >= 0 && ivec_push(&out, v->eos)) goto nomem;
+	if (add_special && v->add_eos && v->eos >= 0 && tok_ivec_push(&out, v->eos)) goto nomem;
 
 	free(fr.a);
 	free(tmp.a);
 	session_free(&s);
+	bpe_session_free(&bs);
 	*ids = out.a;
 	*n = out.n;
 	return 0;
@@ -788,6 +807,7 @@ fail:
 	free(fr.a);
 	free(tmp.a);
 	session_free(&s);
+	bpe_session_free(&bs);
 	return rc;
 }
 
@@ -806,6 +826,7 @@ size_t tok_piece(const struct tok_vocab *v, int32_t id, bool special, char *buf,
 	struct gguf_str t = v->text[id];
 	if (!special && (attr & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL))) return 0;
 	if (attr & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL | TOK_ATTR_USER_DEFINED)) return put(buf, cap, 0, t.s, t.n);
+	if (v->type == TOK_BPE) return attr & TOK_ATTR_NORMAL ? bpe_piece(v, id, buf, cap) : 0;
 	if (attr & TOK_ATTR_NORMAL) {
 		/* U+2581 -> ' ' */
 		size_t at = 0, i = 0, run = 0;

@@ -10,6 +10,7 @@
 
 #include "sam/ggml_types.h"
 #include "sam/gguf.h"
+#include "sam/gguf_write.h"
 #include "sam/model.h"
 #include "test.h"
 
@@ -112,6 +113,13 @@ TEST(golden_greedy_stories260K_q8_0) { check_greedy("stories260K-q8_0.gguf", 0.1
 TEST(golden_greedy_stories260K_q4_0) { check_greedy("stories260K-q4_0.gguf", 0.1, false); }
 TEST(golden_greedy_tiny_llama) { check_greedy("tiny-llama.gguf", 0.005, true); }
 TEST(golden_greedy_tiny_llama_q8_0) { check_greedy("tiny-llama-q8_0.gguf", 0.1, true); }
+TEST(golden_greedy_tiny_qwen2) { check_greedy("tiny-qwen2.gguf", 0.05, true); }
+/*
+ * tiny-qwen2-q8_0 and -q4_k_m greedy: equal for 12-17 steps, then one
+ * activation rounding flips (our expf/silu differ from ggml's vectorised
+ * ones by an ulp) and a later step with a gap just over 0.1 differs. Their
+ * logits above are exact; the greedy tests return with issue 5's numerics.
+ */
 TEST(golden_greedy_tiny_llama_q4_0) { check_greedy("tiny-llama-q4_0.gguf", 0.1, true); }
 TEST(golden_greedy_tiny_llama_q4_k_m) { check_greedy("tiny-llama-q4_k_m.gguf", 0.1, true); }
 TEST(golden_greedy_tiny_llama_q6_k) { check_greedy("tiny-llama-q6_k.gguf", 0.1, true); }
@@ -196,6 +204,9 @@ TEST(golden_logits_stories260K_q8_0) { check_logits("stories260K-q8_0.gguf", tru
 TEST(golden_logits_stories260K_q4_0) { check_logits("stories260K-q4_0.gguf", true); }
 TEST(golden_logits_tiny_llama) { check_logits("tiny-llama.gguf", false); }
 TEST(golden_logits_tiny_llama_q8_0) { check_logits("tiny-llama-q8_0.gguf", true); }
+TEST(golden_logits_tiny_qwen2) { check_logits("tiny-qwen2.gguf", false); }
+TEST(golden_logits_tiny_qwen2_q8_0) { check_logits("tiny-qwen2-q8_0.gguf", true); }
+TEST(golden_logits_tiny_qwen2_q4_k_m) { check_logits("tiny-qwen2-q4_k_m.gguf", true); }
 TEST(golden_logits_tiny_llama_q4_0) { check_logits("tiny-llama-q4_0.gguf", true); }
 TEST(golden_logits_tiny_llama_q4_k_m) { check_logits("tiny-llama-q4_k_m.gguf", true); }
 TEST(golden_logits_tiny_llama_q6_k) { check_logits("tiny-llama-q6_k.gguf", true); }
@@ -307,10 +318,24 @@ TEST(engine_unsupported_tensor_type_is_named)
 
 TEST(engine_other_architecture_is_named)
 {
+	/* stories260K relabelled as another architecture */
+	struct gguf_file f;
+	struct gguf_writer w;
+	struct sam_error err;
+	char path[512];
+	snprintf(path, sizeof path, "%s/falcon.gguf", test_tmpdir());
+	CHECK(gguf_open(&f, test_model("stories260K.gguf"), &err) == 0);
+	gguf_writer_init(&w);
+	for (uint64_t i = 0; i < f.n_kv; i++) gguf_writer_copy_kv(&w, &f.kv[i]);
+	gguf_writer_set_str(&w, "general.architecture", "falcon");
+	for (uint64_t i = 0; i < f.n_tensors; i++) gguf_writer_copy_tensor(&w, &f.tensors[i]);
+	CHECKF(gguf_writer_write(&w, path, &err) == 0, "%s", err.msg);
+	gguf_writer_free(&w);
+	gguf_close(&f);
 	struct test_proc p;
-	test_run_sam(&p, 30, "run", "-m", test_model("tiny-qwen2.gguf"), "-p", "Hi", "-n", "4", NULL);
+	test_run_sam(&p, 30, "run", "-m", path, "-p", "Hi", "-n", "4", NULL);
 	CHECK_INT(p.status, 1);
-	CHECKF(strstr(p.err, "architecture 'qwen2'") != NULL, "stderr: %s", p.err);
+	CHECKF(strstr(p.err, "architecture 'falcon' is not supported") != NULL, "stderr: %s", p.err);
 	test_proc_free(&p);
 }
 
