@@ -13,207 +13,59 @@
 #include "sam/gguf.h"
 #include "sam/tokenizer.h"
 #include "test.h"
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static void open_vocab(const char *name, struct gguf_file *f, struct tok_vocab *v)
-{
-	struct sam_error err = {0};
-	const char *path = test_model(name);
-	CHECKF(gguf_open(f, path, &err) == 0, "gguf_open %s: %s", path, err.msg);
-	CHECKF(tok_load(v, f, &err) == 0, "tok_load %s: %s", path, err.msg);
-}
-
-static void close_vocab(struct gguf_file *f, struct tok_vocab *v)
-{
-	tok_free(v);
-	gguf_close(f);
-}
-
-static void encode(const struct tok_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
-                   int32_t **ids, size_t *n)
-{
-	struct sam_error err = {0};
-	int rc = tok_encode(v, text, len, add_special, parse_special, ids, n, &err);
-	CHECKF(rc == 0, "tok_encode: %s", err.msg);
-	CHECK(*ids != NULL);
-}
-
-/* "1 2 3" of ids, into one of two static buffers (for messages). */
-static const char *ids_str(const int32_t *ids, size_t n)
-{
-	static char buf[2][4096];
-	static int slot;
-	char *b = buf[slot++ & 1];
-	size_t at = 0;
-	b[0] = 0;
-	for (size_t i = 0; i < n && at + 16 < sizeof buf[0]; i++)
-		at += (size_t)snprintf(b + at, sizeof buf[0] - at, i ? " %d" : "%d", (int)ids[i]);
-	return b;
-}
-
-/* Parse space-separated ids; returns the count (at most cap stored). */
-static size_t parse_ids(const char *s, const char *end, int32_t *out, size_t cap)
-{
-	size_t n = 0;
-	while (s < end) {
-		while (s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
-			s++;
-		if (s >= end) break;
-		char *e;
-		long x = strtol(s, &e, 10);
-		if (e == s) break;
-		if (n < cap) out[n] = (int32_t)x;
-		n++;
-		s = e;
-	}
-	return n;
-}
-
-static void check_ids(const struct tok_vocab *v, const char *text, bool add_special, bool parse_special,
-                      const int32_t *want, size_t n_want)
-{
-	int32_t *ids;
-	size_t n;
-	encode(v, text, strlen(text), add_special, parse_special, &ids, &n);
-	CHECKF(n == n_want && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0), "\"%s\": got [%s], expected [%s]",
-	       text, ids_str(ids, n), ids_str(want, n_want));
-	free(ids);
-}
-
-/* Decode ids with tok_piece(special) into a malloc'd buffer. */
-static char *decode(const struct tok_vocab *v, const int32_t *ids, size_t n, bool special, size_t *len)
-{
-	size_t cap = 64, at = 0;
-	char *s = malloc(cap);
-	CHECK(s != NULL);
-	for (size_t i = 0; i < n; i++) {
-		size_t k = tok_piece(v, ids[i], special, s + at, cap - at);
-		if (k > cap - at) {
-			while (cap - at < k)
-				cap *= 2;
-			s = realloc(s, cap);
-			CHECK(s != NULL);
-			CHECK_INT(tok_piece(v, ids[i], special, s + at, cap - at), k);
-		}
-		at += k;
-	}
-	*len = at;
-	return s;
-}
+#include "vocab_vectors.h"
 
 /* ---- llama.cpp's vectors ------------------------------------------------ */
 
-/*
- * Every case of vocab/<vectors>.gguf.inp against its .out, tokenized with
- * vocab/<gguf>.gguf as llama.cpp's test-tokenizer-0 does (add_special =
- * parse_special = false). All cases run; the first mismatch is reported.
- */
-static void run_vectors(const char *gguf_name, const char *vectors)
-{
-	char gguf[256], inp[256], outp[256];
-	snprintf(gguf, sizeof gguf, "vocab/%s.gguf", gguf_name);
-	snprintf(inp, sizeof inp, "vocab/%s.gguf.inp", vectors);
-	snprintf(outp, sizeof outp, "vocab/%s.gguf.out", vectors);
-	struct gguf_file f;
-	struct tok_vocab v;
-	open_vocab(gguf, &f, &v);
-	CHECK_INT(v.type, TOK_BPE);
-	size_t in_len, out_len;
-	char *in = test_read_file(test_model(inp), &in_len);
-	char *out = test_read_file(test_model(outp), &out_len);
-	CHECK(in && out);
-
-	static const char sep[] = "\n__ggml_vocab_test__\n";
-	const size_t sep_len = sizeof sep - 1;
-	const char *p = in, *end = in + in_len, *o = out, *oend = out + out_len;
-	int n_cases = 0, n_bad = 0;
-	char first[8192] = "";
-	for (;;) {
-		const char *hit = NULL;
-		for (const char *q = p; q + sep_len <= end; q++)
-			if (*q == '\n' && memcmp(q, sep, sep_len) == 0) {
-				hit = q;
-				break;
-			}
-		if (!hit) break;
-		CHECKF(o < oend, "%s: .out has fewer lines than .inp has cases", vectors);
-		const char *eol = memchr(o, '\n', (size_t)(oend - o));
-		if (!eol) eol = oend;
-		int32_t want[1024];
-		size_t n_want = parse_ids(o, eol, want, 1024);
-		CHECK(n_want <= 1024);
-
-		int32_t *ids;
-		size_t n;
-		encode(&v, p, (size_t)(hit - p), false, false, &ids, &n);
-		if (n != n_want || memcmp(ids, want, n * sizeof *ids) != 0) {
-			if (!n_bad++)
-				snprintf(first, sizeof first, "case %d \"%.*s\": got [%s], expected [%s]", n_cases,
-				         (int)(hit - p), p, ids_str(ids, n), ids_str(want, n_want));
-		}
-		free(ids);
-		n_cases++;
-		p = hit + sep_len;
-		o = eol < oend ? eol + 1 : oend;
-	}
-	CHECKF(n_bad == 0, "%s with %s: %d of %d cases differ; first: %s", vectors, gguf_name, n_bad, n_cases, first);
-	CHECKF(n_cases == 46, "%s: %d cases", vectors, n_cases);
-	CHECKF(o == oend, "%s: .out has more lines than .inp has cases", vectors);
-	free(in);
-	free(out);
-	close_vocab(&f, &v);
-}
-
 TEST(bpe_vectors_gpt2)
 {
-	run_vectors("ggml-vocab-gpt-2", "ggml-vocab-gpt-2");
+	vocab_run_vectors("ggml-vocab-gpt-2", "ggml-vocab-gpt-2", TOK_BPE);
 }
 
 TEST(bpe_vectors_llama_bpe)
 {
-	run_vectors("ggml-vocab-llama-bpe", "ggml-vocab-llama-bpe");
+	vocab_run_vectors("ggml-vocab-llama-bpe", "ggml-vocab-llama-bpe", TOK_BPE);
 }
 
 TEST(bpe_vectors_qwen2)
 {
-	run_vectors("ggml-vocab-qwen2", "ggml-vocab-qwen2");
+	vocab_run_vectors("ggml-vocab-qwen2", "ggml-vocab-qwen2", TOK_BPE);
 }
 
 /* upstream has no deepseek-r1-qwen GGUF; its vectors are qwen2's (README) */
 TEST(bpe_vectors_deepseek_r1_qwen)
 {
-	run_vectors("ggml-vocab-qwen2", "ggml-vocab-deepseek-r1-qwen");
+	vocab_run_vectors("ggml-vocab-qwen2", "ggml-vocab-deepseek-r1-qwen", TOK_BPE);
 }
 
 TEST(bpe_vectors_deepseek_llm)
 {
-	run_vectors("ggml-vocab-deepseek-llm", "ggml-vocab-deepseek-llm");
+	vocab_run_vectors("ggml-vocab-deepseek-llm", "ggml-vocab-deepseek-llm", TOK_BPE);
 }
 
 TEST(bpe_vectors_deepseek_coder)
 {
-	run_vectors("ggml-vocab-deepseek-coder", "ggml-vocab-deepseek-coder");
+	vocab_run_vectors("ggml-vocab-deepseek-coder", "ggml-vocab-deepseek-coder", TOK_BPE);
 }
 
 TEST(bpe_vectors_falcon)
 {
-	run_vectors("ggml-vocab-falcon", "ggml-vocab-falcon");
+	vocab_run_vectors("ggml-vocab-falcon", "ggml-vocab-falcon", TOK_BPE);
 }
 
 TEST(bpe_vectors_mpt)
 {
-	run_vectors("ggml-vocab-mpt", "ggml-vocab-mpt");
+	vocab_run_vectors("ggml-vocab-mpt", "ggml-vocab-mpt", TOK_BPE);
 }
 
 TEST(bpe_vectors_starcoder)
 {
-	run_vectors("ggml-vocab-starcoder", "ggml-vocab-starcoder");
+	vocab_run_vectors("ggml-vocab-starcoder", "ggml-vocab-starcoder", TOK_BPE);
 }
 
 TEST(bpe_vectors_refact)
 {
-	run_vectors("ggml-vocab-refact", "ggml-vocab-refact");
+	vocab_run_vectors("ggml-vocab-refact", "ggml-vocab-refact", TOK_BPE);
 }
 
 /* ---- what the loader reads ---------------------------------------------- */
@@ -241,7 +93,7 @@ TEST(bpe_metadata)
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		struct gguf_file f;
 		struct tok_vocab v;
-		open_vocab(want[i].file, &f, &v);
+		vocab_open(want[i].file, &f, &v);
 		CHECKF(v.type == TOK_BPE && v.pre == want[i].pre, "%s: type %d pre %d", want[i].file, v.type, v.pre);
 		CHECKF(v.add_bos == want[i].add_bos && !v.add_eos && !v.add_space_prefix, "%s: add_bos %d",
 		       want[i].file, v.add_bos);
@@ -255,7 +107,7 @@ TEST(bpe_metadata)
 			CHECKF(v.byte_id[b] >= 0, "%s: byte 0x%02X", want[i].file, b);
 		CHECK_INT(v.byte_id[' '], tok_find(&v, "\xc4\xa0", 2));
 		CHECK_INT(v.byte_id['a'], tok_find(&v, "a", 1));
-		close_vocab(&f, &v);
+		vocab_close(&f, &v);
 	}
 }
 
@@ -290,8 +142,8 @@ static void round_trip(const struct tok_vocab *v, const char *name, const char *
 {
 	int32_t *ids;
 	size_t n, dl;
-	encode(v, text, len, false, false, &ids, &n);
-	char *d = decode(v, ids, n, false, &dl);
+	vocab_encode(v, text, len, false, false, &ids, &n);
+	char *d = vocab_decode(v, ids, n, false, &dl);
 	CHECKF(dl == len && memcmp(d, text, len) == 0, "%s: round trip of \"%.*s\" gave \"%.*s\"", name, (int)len, text,
 	       (int)dl, d);
 	free(d);
@@ -345,7 +197,7 @@ TEST(bpe_round_trip)
 	for (size_t m = 0; m < sizeof BPE_VOCABS / sizeof BPE_VOCABS[0]; m++) {
 		struct gguf_file f;
 		struct tok_vocab v;
-		open_vocab(BPE_VOCABS[m], &f, &v);
+		vocab_open(BPE_VOCABS[m], &f, &v);
 		for (size_t i = 0; i < sizeof TEXTS / sizeof TEXTS[0]; i++)
 			round_trip(&v, BPE_VOCABS[m], TEXTS[i], strlen(TEXTS[i]));
 		char buf[4 * 300];
@@ -359,7 +211,7 @@ TEST(bpe_round_trip)
 			char c = (char)b;
 			if (v.byte_id[b] >= 0) round_trip(&v, BPE_VOCABS[m], &c, 1);
 		}
-		close_vocab(&f, &v);
+		vocab_close(&f, &v);
 	}
 }
 
@@ -368,7 +220,7 @@ TEST(bpe_gpt_neox)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-gpt-neox.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-gpt-neox.gguf", &f, &v);
 	CHECK_INT(v.pre, TOK_PRE_DEFAULT);
 	CHECK_INT(v.n_tokens, 50432);
 	for (size_t i = 0; i < sizeof TEXTS / sizeof TEXTS[0]; i++)
@@ -376,12 +228,12 @@ TEST(bpe_gpt_neox)
 	/* the default list cuts numbers into groups of three: "1234567" starts like "123" */
 	int32_t *a, *b;
 	size_t na, nb;
-	encode(&v, "1234567", 7, false, false, &a, &na);
-	encode(&v, "123", 3, false, false, &b, &nb);
+	vocab_encode(&v, "1234567", 7, false, false, &a, &na);
+	vocab_encode(&v, "123", 3, false, false, &b, &nb);
 	CHECK(na >= 3 && nb >= 1 && memcmp(a, b, nb * sizeof *b) == 0);
 	free(a);
 	free(b);
-	close_vocab(&f, &v);
+	vocab_close(&f, &v);
 }
 
 /*
@@ -393,19 +245,19 @@ TEST(bpe_missing_byte_tokens)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-falcon.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-falcon.gguf", &f, &v);
 	CHECK_INT(v.byte_id[0x0B], -1);
 	CHECK_INT(tok_find(&v, "\xc4\x8b", 2), -1);
 	int32_t *a, *b, *c;
 	size_t na, nb, nc;
-	encode(&v, "a\vb", 3, false, false, &a, &na);
-	encode(&v, "a", 1, false, false, &b, &nb);
-	encode(&v, "b", 1, false, false, &c, &nc);
+	vocab_encode(&v, "a\vb", 3, false, false, &a, &na);
+	vocab_encode(&v, "a", 1, false, false, &b, &nb);
+	vocab_encode(&v, "b", 1, false, false, &c, &nc);
 	CHECK(na == nb + nc && memcmp(a, b, nb * sizeof *a) == 0 && memcmp(a + nb, c, nc * sizeof *a) == 0);
 	free(a);
 	free(b);
 	free(c);
-	close_vocab(&f, &v);
+	vocab_close(&f, &v);
 }
 
 /* Not UTF-8: each bad byte is U+FFFD before pre-tokenization (llama.cpp's unicode_cpts_from_utf8). */
@@ -413,7 +265,7 @@ TEST(bpe_invalid_utf8)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-qwen2.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-qwen2.gguf", &f, &v);
 	static const struct {
 		const char *bad;
 		size_t nbad;
@@ -430,14 +282,14 @@ TEST(bpe_invalid_utf8)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int32_t *a, *b;
 		size_t na, nb;
-		encode(&v, cases[i].bad, cases[i].nbad, false, false, &a, &na);
-		encode(&v, cases[i].same, cases[i].nsame, false, false, &b, &nb);
-		CHECKF(na == nb && memcmp(a, b, na * sizeof *a) == 0, "case %zu: [%s] vs [%s]", i, ids_str(a, na),
-		       ids_str(b, nb));
+		vocab_encode(&v, cases[i].bad, cases[i].nbad, false, false, &a, &na);
+		vocab_encode(&v, cases[i].same, cases[i].nsame, false, false, &b, &nb);
+		CHECKF(na == nb && memcmp(a, b, na * sizeof *a) == 0, "case %zu: [%s] vs [%s]", i, vocab_ids_str(a, na),
+		       vocab_ids_str(b, nb));
 		free(a);
 		free(b);
 	}
-	close_vocab(&f, &v);
+	vocab_close(&f, &v);
 }
 
 /* ---- special tokens, BOS, pieces ---------------------------------------- */
@@ -446,11 +298,11 @@ TEST(bpe_special_tokens)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-qwen2.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-qwen2.gguf", &f, &v);
 	static const char chat[] = "<|im_start|>user\nHi<|im_end|>\n";
 	int32_t *a, *b;
 	size_t na, nb;
-	encode(&v, chat, sizeof chat - 1, true, true, &a, &na); /* add_special: qwen2 adds no BOS */
+	vocab_encode(&v, chat, sizeof chat - 1, true, true, &a, &na); /* add_special: qwen2 adds no BOS */
 	CHECK(na >= 5);
 	CHECK_INT(a[0], 151644);
 	bool end = false;
@@ -459,17 +311,17 @@ TEST(bpe_special_tokens)
 	CHECK(end);
 	free(a);
 	/* without parse_special the control texts are plain text */
-	encode(&v, chat, sizeof chat - 1, false, false, &a, &na);
+	vocab_encode(&v, chat, sizeof chat - 1, false, false, &a, &na);
 	for (size_t i = 0; i < na; i++)
 		CHECK(a[i] < 151643);
 	size_t dl;
-	char *d = decode(&v, a, na, false, &dl);
+	char *d = vocab_decode(&v, a, na, false, &dl);
 	CHECK(dl == sizeof chat - 1 && memcmp(d, chat, dl) == 0);
 	free(d);
 	free(a);
 	/* the text around a special token is tokenized fragment by fragment */
-	encode(&v, "Hi<|im_end|>there", 17, false, true, &a, &na);
-	encode(&v, "Hi", 2, false, false, &b, &nb);
+	vocab_encode(&v, "Hi<|im_end|>there", 17, false, true, &a, &na);
+	vocab_encode(&v, "Hi", 2, false, false, &b, &nb);
 	CHECK(na > nb && memcmp(a, b, nb * sizeof *b) == 0 && a[nb] == 151645);
 	free(a);
 	free(b);
@@ -480,19 +332,19 @@ TEST(bpe_special_tokens)
 	CHECK(memcmp(buf, "<|im_end|>", 10) == 0);
 	CHECK_INT(tok_piece(&v, -1, true, buf, sizeof buf), 0);
 	CHECK_INT(tok_piece(&v, (int32_t)v.n_tokens, true, buf, sizeof buf), 0);
-	close_vocab(&f, &v);
+	vocab_close(&f, &v);
 
 	/* llama-bpe: add_bos_token is true */
-	open_vocab("vocab/ggml-vocab-llama-bpe.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-llama-bpe.gguf", &f, &v);
 	const int32_t hello_bos[] = {128000, 9906, 1917};
-	check_ids(&v, "Hello world", true, false, hello_bos, 3);
-	check_ids(&v, "Hello world", false, false, hello_bos + 1, 2);
+	vocab_check_ids(&v, "Hello world", true, false, hello_bos, 3);
+	vocab_check_ids(&v, "Hello world", false, false, hello_bos + 1, 2);
 	const int32_t two_bos[] = {128000, 128000};
-	check_ids(&v, "<|begin_of_text|>", true, true, two_bos, 2);
-	close_vocab(&f, &v);
+	vocab_check_ids(&v, "<|begin_of_text|>", true, true, two_bos, 2);
+	vocab_close(&f, &v);
 
 	/* gpt-2: a byte-level piece turns back into bytes */
-	open_vocab("vocab/ggml-vocab-gpt-2.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-gpt-2.gguf", &f, &v);
 	CHECK_INT(tok_find(&v, "\xc4\xa0the", 5), 262);
 	CHECK_INT(tok_piece(&v, 262, false, buf, sizeof buf), 4);
 	CHECK(memcmp(buf, " the", 4) == 0);
@@ -500,7 +352,7 @@ TEST(bpe_special_tokens)
 	CHECK_INT(tok_piece(&v, 262, false, buf, 2), 4); /* too small: the full length, what fits */
 	CHECK(buf[0] == ' ' && buf[1] == 't' && buf[2] == '#');
 	CHECK_INT(tok_piece(&v, 262, false, NULL, 0), 4);
-	close_vocab(&f, &v);
+	vocab_close(&f, &v);
 }
 
 /* The tiny-qwen2 reference prompt (no BOS) and llama.cpp's rendering of its greedy continuations. */
@@ -509,15 +361,15 @@ TEST(bpe_tiny_qwen2_reference)
 	static const char prompt[] = "Once upon a time, there was a little girl named Lily. She loved to play outside";
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("tiny-qwen2.gguf", &f, &v);
+	vocab_open("tiny-qwen2.gguf", &f, &v);
 	size_t wl;
 	char *ws = test_read_file(test_model("ref/tiny-qwen2.logits.ids"), &wl);
 	CHECK(ws != NULL);
 	int32_t want[256];
-	size_t n_want = parse_ids(ws, ws + wl, want, 256);
+	size_t n_want = vocab_parse_ids(ws, ws + wl, want, 256);
 	CHECK(n_want > 10 && n_want <= 256);
-	check_ids(&v, prompt, true, true, want, n_want);
-	check_ids(&v, prompt, false, false, want, n_want);
+	vocab_check_ids(&v, prompt, true, true, want, n_want);
+	vocab_check_ids(&v, prompt, false, false, want, n_want);
 
 	static const char *const slugs[] = {"once-upon-a-time", "lily-and-ben", "the-little-dog", "hello-world"};
 	for (size_t i = 0; i < 4; i++) {
@@ -528,15 +380,15 @@ TEST(bpe_tiny_qwen2_reference)
 		char *is = test_read_file(test_model(ip), &il), *ts = test_read_file(test_model(tp), &tl);
 		CHECK(is && ts);
 		int32_t ids[1024];
-		size_t n = parse_ids(is, is + il, ids, 1024);
-		char *d = decode(&v, ids, n, false, &dl);
+		size_t n = vocab_parse_ids(is, is + il, ids, 1024);
+		char *d = vocab_decode(&v, ids, n, false, &dl);
 		CHECKF(dl == tl && memcmp(d, ts, tl) == 0, "%s: pieces differ from llama.cpp's text", tp);
 		free(d);
 		free(is);
 		free(ts);
 	}
 	free(ws);
-	close_vocab(&f, &v);
+	vocab_close(&f, &v);
 }
 
 TEST(bpe_cli_tokenize)
@@ -547,15 +399,15 @@ TEST(bpe_cli_tokenize)
 	CHECKF(p.status == 0, "status %d: %s", p.status, p.err);
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("tiny-qwen2.gguf", &f, &v);
+	vocab_open("tiny-qwen2.gguf", &f, &v);
 	int32_t *ids;
 	size_t n;
-	encode(&v, "Hello world", 11, true, false, &ids, &n);
+	vocab_encode(&v, "Hello world", 11, true, false, &ids, &n);
 	char want[256];
-	snprintf(want, sizeof want, "%s\n", ids_str(ids, n));
+	snprintf(want, sizeof want, "%s\n", vocab_ids_str(ids, n));
 	CHECK_STR(p.out, want);
 	free(ids);
-	close_vocab(&f, &v);
+	vocab_close(&f, &v);
 	test_proc_free(&p);
 
 	test_run_sam(&p, 30, "tokenize", "-m", model,
@@ -598,7 +450,7 @@ TEST(bpe_large_text_is_fast)
 	for (size_t m = 0; m < sizeof vocabs / sizeof vocabs[0]; m++) {
 		struct gguf_file f;
 		struct tok_vocab v;
-		open_vocab(vocabs[m], &f, &v);
+		vocab_open(vocabs[m], &f, &v);
 		for (int kind = 0; kind < 3; kind++) {
 			if (kind == 0)
 				for (size_t i = 0; i < mb; i++)
@@ -608,7 +460,7 @@ TEST(bpe_large_text_is_fast)
 			double t0 = sam_now();
 			int32_t *ids;
 			size_t n;
-			encode(&v, text, mb, false, false, &ids, &n);
+			vocab_encode(&v, text, mb, false, false, &ids, &n);
 			double dt = sam_now() - t0;
 			fprintf(stderr, "    %s: 1 MB of %s -> %zu tokens in %.3f s\n", vocabs[m],
 			        kind == 0   ? "prose"
@@ -618,12 +470,12 @@ TEST(bpe_large_text_is_fast)
 			CHECK(n > 1000);
 			CHECKF(dt < limit, "tokenizing 1 MB took %.1f s", dt);
 			size_t dl;
-			char *d = decode(&v, ids, n, false, &dl);
+			char *d = vocab_decode(&v, ids, n, false, &dl);
 			CHECK(dl == mb && memcmp(d, text, mb) == 0);
 			free(d);
 			free(ids);
 		}
-		close_vocab(&f, &v);
+		vocab_close(&f, &v);
 	}
 	free(text);
 }
@@ -689,117 +541,6 @@ TEST(bpe_unicode_tables)
 
 /* ---- synthetic vocabularies --------------------------------------------- */
 
-/* A GGUF v3 file with metadata only, built in memory. */
-struct gb {
-	char *p;
-	size_t n, cap;
-	uint64_t n_kv;
-};
-
-static void gb_bytes(struct gb *b, const void *d, size_t n)
-{
-	if (b->n + n > b->cap) {
-		while (b->n + n > b->cap)
-			b->cap = b->cap ? b->cap * 2 : 256;
-		b->p = realloc(b->p, b->cap);
-		CHECK(b->p != NULL);
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void gb_u32(struct gb *b, uint32_t x)
-{
-	gb_bytes(b, &x, 4);
-}
-
-static void gb_u64(struct gb *b, uint64_t x)
-{
-	gb_bytes(b, &x, 8);
-}
-
-static void gb_str(struct gb *b, const char *s)
-{
-	gb_u64(b, strlen(s));
-	gb_bytes(b, s, strlen(s));
-}
-
-static void gb_key(struct gb *b, const char *key, uint32_t type)
-{
-	gb_str(b, key);
-	gb_u32(b, type);
-	b->n_kv++;
-}
-
-static void gb_kv_str(struct gb *b, const char *key, const char *val)
-{
-	gb_key(b, key, GGUF_T_STRING);
-	gb_str(b, val);
-}
-
-static void gb_kv_u32(struct gb *b, const char *key, uint32_t val)
-{
-	gb_key(b, key, GGUF_T_U32);
-	gb_u32(b, val);
-}
-
-static void gb_kv_bool(struct gb *b, const char *key, bool val)
-{
-	uint8_t x = val;
-	gb_key(b, key, GGUF_T_BOOL);
-	gb_bytes(b, &x, 1);
-}
-
-/* A string array; NULL entries end it early (n is the maximum). */
-static void gb_kv_strs(struct gb *b, const char *key, const char *const *s, size_t n)
-{
-	size_t k = 0;
-	while (k < n && s[k])
-		k++;
-	gb_key(b, key, GGUF_T_ARRAY);
-	gb_u32(b, GGUF_T_STRING);
-	gb_u64(b, k);
-	for (size_t i = 0; i < k; i++)
-		gb_str(b, s[i]);
-}
-
-static void gb_kv_i32s(struct gb *b, const char *key, const int32_t *x, size_t n)
-{
-	gb_key(b, key, GGUF_T_ARRAY);
-	gb_u32(b, GGUF_T_I32);
-	gb_u64(b, n);
-	gb_bytes(b, x, n * 4);
-}
-
-struct toy {
-	char *buf;
-	struct gguf_file f;
-	struct tok_vocab v;
-};
-
-/* Header + kv section from b (released), opened and loaded into t. */
-static int toy_load(struct toy *t, struct gb *b, struct sam_error *err)
-{
-	struct gb out = {0};
-	gb_bytes(&out, "GGUF", 4);
-	gb_u32(&out, 3);
-	gb_u64(&out, 0);
-	gb_u64(&out, b->n_kv);
-	gb_bytes(&out, b->p, b->n);
-	free(b->p);
-	*b = (struct gb){0};
-	t->buf = out.p;
-	CHECKF(gguf_open_mem(&t->f, t->buf, out.n, err) == 0, "gguf_open_mem: %s", err->msg);
-	return tok_load(&t->v, &t->f, err);
-}
-
-static void toy_free(struct toy *t)
-{
-	tok_free(&t->v);
-	gguf_close(&t->f);
-	free(t->buf);
-}
-
 #define NMAX 16
 
 /* A "gpt2" vocabulary of toks with merges (NULL-terminated lists) and pre (NULL: no key). */
@@ -825,30 +566,30 @@ TEST(bpe_toy_merge_order)
 	toy_bpe(&t, "gpt-2", toks, m1);
 	CHECK_INT(t.v.n_merges, 3);
 	const int32_t want1[] = {5};
-	check_ids(&t.v, "abc", false, false, want1, 1);
+	vocab_check_ids(&t.v, "abc", false, false, want1, 1);
 	toy_free(&t);
 	/* a+b first; "ab c" is no merge */
 	const char *const m2[NMAX] = {"a b", "b c", "a bc"};
 	toy_bpe(&t, "gpt-2", toks, m2);
 	const int32_t want2[] = {3, 2};
-	check_ids(&t.v, "abc", false, false, want2, 2);
+	vocab_check_ids(&t.v, "abc", false, false, want2, 2);
 	/* words are merged separately: " abc" is the word "Ġabc" with no merge for Ġ */
 	const int32_t want3[] = {3, 2, 6, 3, 2};
-	check_ids(&t.v, "abc abc", false, false, want3, 5);
+	vocab_check_ids(&t.v, "abc abc", false, false, want3, 5);
 	toy_free(&t);
 	/* a repeated merge keeps its first rank (llama.cpp's emplace) */
 	const char *const m3[NMAX] = {"a b", "b c", "a b"};
 	toy_bpe(&t, "gpt-2", toks, m3);
-	check_ids(&t.v, "abc", false, false, want2, 2);
+	vocab_check_ids(&t.v, "abc", false, false, want2, 2);
 	toy_free(&t);
 	/* equal ranks: the leftmost pair first */
 	const char *const toks2[NMAX] = {"a", "aa"};
 	const char *const m4[NMAX] = {"a a"};
 	toy_bpe(&t, "gpt-2", toks2, m4);
 	const int32_t want4[] = {1, 0};
-	check_ids(&t.v, "aaa", false, false, want4, 2);
+	vocab_check_ids(&t.v, "aaa", false, false, want4, 2);
 	const int32_t want5[] = {1, 1, 0};
-	check_ids(&t.v, "aaaaa", false, false, want5, 3);
+	vocab_check_ids(&t.v, "aaaaa", false, false, want5, 3);
 	toy_free(&t);
 }
 
@@ -860,17 +601,17 @@ TEST(bpe_toy_fallback)
 	struct toy t = {0};
 	toy_bpe(&t, "gpt-2", toks, merges);
 	const int32_t want[] = {0, 1};
-	check_ids(&t.v, "ab", false, false, want, 2);
+	vocab_check_ids(&t.v, "ab", false, false, want, 2);
 	toy_free(&t);
 	/* "é" is C3 A9: symbols "Ã" (C3 83) and "©" (C2 A9); "©" is no token, so its bytes C2 and A9 are looked up */
 	const char *const toks2[NMAX] = {"\xc3\x83", "\xc2", "\xa9", "z"};
 	const char *const none[NMAX] = {"q q"};
 	toy_bpe(&t, "gpt-2", toks2, none);
 	const int32_t want2[] = {0, 1, 2};
-	check_ids(&t.v, "\xc3\xa9", false, false, want2, 3);
+	vocab_check_ids(&t.v, "\xc3\xa9", false, false, want2, 3);
 	/* a byte with nothing at all vanishes */
 	const int32_t want3[] = {3};
-	check_ids(&t.v, "\x01z", false, false, want3, 1);
+	vocab_check_ids(&t.v, "\x01z", false, false, want3, 1);
 	toy_free(&t);
 }
 
@@ -883,31 +624,31 @@ TEST(bpe_toy_pre_tokenizers)
 	toy_bpe(&t, "qwen2", toks, merges);
 	CHECK_INT(t.v.pre, TOK_PRE_QWEN2);
 	const int32_t q[] = {0, 1, 2, 3};
-	check_ids(&t.v, "1234", false, false, q, 4);
+	vocab_check_ids(&t.v, "1234", false, false, q, 4);
 	toy_free(&t);
 	/* dbrx: Llama 3's regex (\p{N}{1,3}), merges not ignored */
 	toy_bpe(&t, "dbrx", toks, merges);
 	CHECK(t.v.pre == TOK_PRE_LLAMA3 && !t.v.ignore_merges && !t.v.add_bos);
 	const int32_t l3[] = {5, 3};
-	check_ids(&t.v, "1234", false, false, l3, 2);
+	vocab_check_ids(&t.v, "1234", false, false, l3, 2);
 	const int32_t abc[] = {6, 7, 8}; /* no merges for letters */
-	check_ids(&t.v, "abc", false, false, abc, 3);
+	vocab_check_ids(&t.v, "abc", false, false, abc, 3);
 	toy_free(&t);
 	/* llama-bpe: a word that is a token is taken whole (ignore_merges); BOS is on (the default id, 11, is
 	 * past this vocabulary) */
 	toy_bpe(&t, "llama-bpe", toks, merges);
 	CHECK(t.v.pre == TOK_PRE_LLAMA3 && t.v.ignore_merges && t.v.add_bos && t.v.bos == -1);
 	const int32_t whole[] = {9};
-	check_ids(&t.v, "abc", false, false, whole, 1);
+	vocab_check_ids(&t.v, "abc", false, false, whole, 1);
 	toy_free(&t);
 	/* starcoder family (smollm): each digit is its own word before GPT-2's regex */
 	toy_bpe(&t, "smollm", toks, merges);
 	CHECK_INT(t.v.pre, TOK_PRE_STARCODER);
-	check_ids(&t.v, "1234", false, false, q, 4);
+	vocab_check_ids(&t.v, "1234", false, false, q, 4);
 	toy_free(&t);
 	/* gpt-2: ' ?\p{N}+' is one word, merged */
 	toy_bpe(&t, "gpt-2", toks, merges);
-	check_ids(&t.v, "1234", false, false, l3, 2);
+	vocab_check_ids(&t.v, "1234", false, false, l3, 2);
 	toy_free(&t);
 }
 
@@ -931,9 +672,9 @@ TEST(bpe_toy_pieces_and_special)
 	/* the key is read, but byte-level BPE never adds a space (as llama.cpp) */
 	CHECK(t.v.add_space_prefix && t.v.add_bos && t.v.bos == 4);
 	const int32_t want[] = {4, 0, 3, 6, 3}; /* BOS, a, <u> (user-defined: always split out), b, <u> */
-	check_ids(&t.v, "a<u>b<u>", true, false, want, 5);
+	vocab_check_ids(&t.v, "a<u>b<u>", true, false, want, 5);
 	const int32_t want2[] = {0, 4, 1};
-	check_ids(&t.v, "a<c> hi", false, true, want2, 3);
+	vocab_check_ids(&t.v, "a<c> hi", false, true, want2, 3);
 
 	char buf[64];
 	size_t n = tok_piece(&t.v, 1, false, buf, sizeof buf);
@@ -969,7 +710,7 @@ TEST(bpe_toy_lstrip)
 		struct toy t = {0};
 		CHECKF(toy_load(&t, &b, &err) == 0, "%s", err.msg);
 		CHECK_INT(t.v.pre, TOK_PRE_GPT2);
-		check_ids(&t.v, "a <mask>", false, false, k ? stripped : kept, k ? 2 : 3);
+		vocab_check_ids(&t.v, "a <mask>", false, false, k ? stripped : kept, k ? 2 : 3);
 		toy_free(&t);
 	}
 }
@@ -1007,7 +748,7 @@ TEST(bpe_toy_load_errors)
 	toy_bpe(&t, "brand-new-model", toks, merges);
 	CHECK_INT(t.v.pre, TOK_PRE_DEFAULT);
 	const int32_t ab[] = {0, 1}; /* "ab" is no token: its bytes */
-	check_ids(&t.v, "ab", false, false, ab, 2);
+	vocab_check_ids(&t.v, "ab", false, false, ab, 2);
 	toy_free(&t);
 	/* other tokenizer models */
 	gb_kv_str(&b, "tokenizer.ggml.model", "t5");

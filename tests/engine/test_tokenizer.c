@@ -11,144 +11,25 @@
 #include "sam/gguf.h"
 #include "sam/tokenizer.h"
 #include "test.h"
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static void open_vocab(const char *name, struct gguf_file *f, struct tok_vocab *v)
-{
-	struct sam_error err = {0};
-	const char *path = test_model(name);
-	CHECKF(gguf_open(f, path, &err) == 0, "gguf_open %s: %s", path, err.msg);
-	CHECKF(tok_load(v, f, &err) == 0, "tok_load %s: %s", path, err.msg);
-}
-
-static void encode(const struct tok_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
-                   int32_t **ids, size_t *n)
-{
-	struct sam_error err = {0};
-	int rc = tok_encode(v, text, len, add_special, parse_special, ids, n, &err);
-	CHECKF(rc == 0, "tok_encode: %s", err.msg);
-	CHECK(*ids != NULL);
-}
-
-/* "1 2 3" of ids, into a static buffer (for messages). */
-static const char *ids_str(const int32_t *ids, size_t n)
-{
-	static char buf[4096];
-	size_t at = 0;
-	buf[0] = 0;
-	for (size_t i = 0; i < n && at + 16 < sizeof buf; i++)
-		at += (size_t)snprintf(buf + at, sizeof buf - at, i ? " %d" : "%d", (int)ids[i]);
-	return buf;
-}
-
-/* Parse space-separated ids; returns the count (at most cap). */
-static size_t parse_ids(const char *s, const char *end, int32_t *out, size_t cap)
-{
-	size_t n = 0;
-	while (s < end) {
-		while (s < end && (*s == ' ' || *s == '\t' || *s == '\r'))
-			s++;
-		if (s >= end) break;
-		char *e;
-		long x = strtol(s, &e, 10);
-		if (e == s) break;
-		if (n < cap) out[n] = (int32_t)x;
-		n++;
-		s = e;
-	}
-	return n;
-}
-
-static void check_ids(const struct tok_vocab *v, const char *text, bool add_special, bool parse_special,
-                      const int32_t *want, size_t n_want)
-{
-	int32_t *ids;
-	size_t n;
-	encode(v, text, strlen(text), add_special, parse_special, &ids, &n);
-	char got[4096];
-	snprintf(got, sizeof got, "%s", ids_str(ids, n));
-	CHECKF(n == n_want && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0), "\"%s\": got [%s], expected [%s]",
-	       text, got, ids_str(want, n_want));
-	free(ids);
-}
-
-/*
- * Every case of vocab/<name>.inp against .out, as llama.cpp's
- * test-tokenizer-0 runs them: add_special = parse_special = false.
- */
-static void run_vocab_vectors(const char *name)
-{
-	char gguf[256], inp[256], outp[256];
-	snprintf(gguf, sizeof gguf, "vocab/%s.gguf", name);
-	snprintf(inp, sizeof inp, "vocab/%s.gguf.inp", name);
-	snprintf(outp, sizeof outp, "vocab/%s.gguf.out", name);
-	struct gguf_file f;
-	struct tok_vocab v;
-	open_vocab(gguf, &f, &v);
-	size_t in_len, out_len;
-	char *in = test_read_file(test_model(inp), &in_len);
-	char *out = test_read_file(test_model(outp), &out_len);
-	CHECK(in && out);
-
-	static const char sep[] = "\n__ggml_vocab_test__\n";
-	const size_t sep_len = sizeof sep - 1;
-	const char *p = in, *end = in + in_len, *o = out, *oend = out + out_len;
-	int n_cases = 0;
-	for (;;) {
-		const char *hit = NULL;
-		for (const char *q = p; q + sep_len <= end; q++)
-			if (*q == '\n' && memcmp(q, sep, sep_len) == 0) {
-				hit = q;
-				break;
-			}
-		if (!hit) break;
-		CHECKF(o < oend, "%s: .out has fewer lines than .inp has cases", name);
-		const char *eol = memchr(o, '\n', (size_t)(oend - o));
-		if (!eol) eol = oend;
-		int32_t want[1024];
-		size_t n_want = parse_ids(o, eol, want, 1024);
-		CHECK(n_want <= 1024);
-
-		int32_t *ids;
-		size_t n;
-		encode(&v, p, (size_t)(hit - p), false, false, &ids, &n);
-		if (n != n_want || memcmp(ids, want, n * sizeof *ids) != 0) {
-			char got[4096];
-			snprintf(got, sizeof got, "%s", ids_str(ids, n));
-			test_fail(__FILE__, __LINE__, "%s case %d \"%.*s\": got [%s], expected [%s]", name, n_cases,
-			          (int)(hit - p), p, got, ids_str(want, n_want));
-		}
-		free(ids);
-		n_cases++;
-		p = hit + sep_len;
-		o = eol < oend ? eol + 1 : oend;
-	}
-	CHECKF(n_cases == 46, "%s: %d cases", name, n_cases);
-	CHECKF(o == oend, "%s: .out has more lines than .inp has cases", name);
-	free(in);
-	free(out);
-	tok_free(&v);
-	gguf_close(&f);
-}
+#include "vocab_vectors.h"
 
 /* ---- llama.cpp's vectors ------------------------------------------------ */
 
 TEST(tok_vectors_llama_spm)
 {
-	run_vocab_vectors("ggml-vocab-llama-spm");
+	vocab_run_vectors("ggml-vocab-llama-spm", "ggml-vocab-llama-spm", TOK_SPM);
 }
 
 TEST(tok_vectors_phi3)
 {
-	run_vocab_vectors("ggml-vocab-phi-3");
+	vocab_run_vectors("ggml-vocab-phi-3", "ggml-vocab-phi-3", TOK_SPM);
 }
 
 TEST(tok_llama_spm_metadata)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
 	CHECK_INT(v.type, TOK_SPM);
 	CHECK_INT(v.n_tokens, 32000);
 	CHECK_INT(v.bos, 1);
@@ -175,34 +56,32 @@ TEST(tok_llama_spm_metadata)
 	CHECK_INT(v.special[0], 0);
 	CHECK_INT(v.special[1], 2);
 	CHECK_INT(v.special[2], 1);
-	tok_free(&v);
-	gguf_close(&f);
+	vocab_close(&f, &v);
 }
 
 TEST(tok_empty_text)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
-	check_ids(&v, "", false, false, NULL, 0);
+	vocab_open("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
+	vocab_check_ids(&v, "", false, false, NULL, 0);
 	const int32_t bos[] = {1};
-	check_ids(&v, "", true, false, bos, 1);
+	vocab_check_ids(&v, "", true, false, bos, 1);
 	const int32_t space[] = {1, 259}; /* " " -> "▁▁" */
-	check_ids(&v, " ", true, false, space, 2);
-	tok_free(&v);
-	gguf_close(&f);
+	vocab_check_ids(&v, " ", true, false, space, 2);
+	vocab_close(&f, &v);
 }
 
 TEST(tok_parse_special_api)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
 	/* with parse_special, "<s>" is BOS and the text after it gets the space prefix */
 	int32_t *a, *b;
 	size_t na, nb;
-	encode(&v, "<s>Hello world</s>", 18, false, true, &a, &na);
-	encode(&v, "Hello world", 11, false, false, &b, &nb);
+	vocab_encode(&v, "<s>Hello world</s>", 18, false, true, &a, &na);
+	vocab_encode(&v, "Hello world", 11, false, false, &b, &nb);
 	CHECK_INT(na, nb + 2);
 	CHECK_INT(a[0], 1);
 	CHECK(memcmp(a + 1, b, nb * sizeof *b) == 0);
@@ -210,23 +89,22 @@ TEST(tok_parse_special_api)
 	free(a);
 	free(b);
 	/* without it, "<s>" is plain text */
-	encode(&v, "<s>", 3, false, false, &a, &na);
+	vocab_encode(&v, "<s>", 3, false, false, &a, &na);
 	CHECK(na > 1);
 	for (size_t i = 0; i < na; i++)
 		CHECK(a[i] != 1);
 	free(a);
 	/* add_special adds BOS in front of a parsed one too (llama.cpp only warns) */
 	const int32_t two_bos[] = {1, 1};
-	check_ids(&v, "<s>", true, true, two_bos, 2);
-	tok_free(&v);
-	gguf_close(&f);
+	vocab_check_ids(&v, "<s>", true, true, two_bos, 2);
+	vocab_close(&f, &v);
 }
 
 TEST(tok_phi3_rstrip_and_eog)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-phi-3.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-phi-3.gguf", &f, &v);
 	CHECK_INT(v.eos, 32000);
 	CHECK_INT(v.pad, 32000);
 	CHECK(tok_is_eog(&v, 32000));  /* <|endoftext|> */
@@ -240,8 +118,8 @@ TEST(tok_phi3_rstrip_and_eog)
 	/* "</s>" is USER_DEFINED here: split out even without parse_special */
 	int32_t *a, *b;
 	size_t na, nb;
-	encode(&v, "Hi</s>  \n there", 15, false, false, &a, &na);
-	encode(&v, "Hi</s>there", 11, false, false, &b, &nb);
+	vocab_encode(&v, "Hi</s>  \n there", 15, false, false, &a, &na);
+	vocab_encode(&v, "Hi</s>there", 11, false, false, &b, &nb);
 	CHECK_INT(na, nb);
 	CHECK(memcmp(a, b, na * sizeof *a) == 0);
 	bool has_eos_text = false;
@@ -252,10 +130,10 @@ TEST(tok_phi3_rstrip_and_eog)
 	free(b);
 	/* a chat turn */
 	static const char chat[] = "<|user|>\nHi<|end|>\n<|assistant|>";
-	encode(&v, chat, sizeof chat - 1, true, true, &a, &na);
+	vocab_encode(&v, chat, sizeof chat - 1, true, true, &a, &na);
 	int32_t *hi;
 	size_t nhi;
-	encode(&v, "Hi", 2, false, false, &hi, &nhi);
+	vocab_encode(&v, "Hi", 2, false, false, &hi, &nhi);
 	CHECK_INT(na, 4 + nhi); /* RSTRIP ate both newlines */
 	CHECK_INT(a[0], 1);
 	CHECK_INT(a[1], 32010);
@@ -264,15 +142,14 @@ TEST(tok_phi3_rstrip_and_eog)
 	CHECK_INT(a[3 + nhi], 32001);
 	free(a);
 	free(hi);
-	tok_free(&v);
-	gguf_close(&f);
+	vocab_close(&f, &v);
 }
 
 TEST(tok_large_text_is_fast)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
 	static const char line[] = "Once upon a time, there was a little girl named Lily. She loved to play outside. ";
 	size_t reps = 12000, ll = sizeof line - 1, len = reps * ll;
 	char *text = malloc(len + (1 << 20));
@@ -282,50 +159,28 @@ TEST(tok_large_text_is_fast)
 	double t0 = sam_now();
 	int32_t *ids;
 	size_t n;
-	encode(&v, text, len, true, false, &ids, &n);
+	vocab_encode(&v, text, len, true, false, &ids, &n);
 	CHECK(n > reps * 10);
 	free(ids);
 	/* one megabyte without a single space: every merge in one symbol list */
 	memset(text, 'a', 1 << 20);
-	encode(&v, text, 1 << 20, false, false, &ids, &n);
+	vocab_encode(&v, text, 1 << 20, false, false, &ids, &n);
 	CHECK(n > 1000);
 	free(ids);
 	double dt = sam_now() - t0;
 	CHECKF(dt < 60, "tokenizing 2 MB took %.1f s", dt);
 	free(text);
-	tok_free(&v);
-	gguf_close(&f);
+	vocab_close(&f, &v);
 }
 
 /* ---- tok_piece ---------------------------------------------------------- */
-
-/* Decode ids with tok_piece(special=false) into a malloc'd buffer. */
-static char *decode(const struct tok_vocab *v, const int32_t *ids, size_t n, size_t *len)
-{
-	size_t cap = 64, at = 0;
-	char *s = malloc(cap);
-	CHECK(s != NULL);
-	for (size_t i = 0; i < n; i++) {
-		size_t k = tok_piece(v, ids[i], false, s + at, cap - at);
-		if (k > cap - at) {
-			while (cap - at < k)
-				cap *= 2;
-			s = realloc(s, cap);
-			CHECK(s != NULL);
-			CHECK_INT(tok_piece(v, ids[i], false, s + at, cap - at), k);
-		}
-		at += k;
-	}
-	*len = at;
-	return s;
-}
 
 static void check_round_trip(const struct tok_vocab *v, const char *text, size_t len)
 {
 	int32_t *ids;
 	size_t n, dl;
-	encode(v, text, len, true, false, &ids, &n);
-	char *d = decode(v, ids, n, &dl);
+	vocab_encode(v, text, len, true, false, &ids, &n);
+	char *d = vocab_decode(v, ids, n, false, &dl);
 	CHECKF(dl == len + 1 && d[0] == ' ' && memcmp(d + 1, text, len) == 0, "round trip of \"%.*s\" gave \"%.*s\"",
 	       (int)len, text, (int)dl, d);
 	free(d);
@@ -351,7 +206,7 @@ TEST(tok_piece_round_trip)
 	for (size_t m = 0; m < 3; m++) {
 		struct gguf_file f;
 		struct tok_vocab v;
-		open_vocab(models[m], &f, &v);
+		vocab_open(models[m], &f, &v);
 		for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
 			check_round_trip(&v, texts[i], strlen(texts[i]));
 		/* every byte value but ' ' (see above), including NUL, survives through the byte tokens */
@@ -368,8 +223,7 @@ TEST(tok_piece_round_trip)
 			}
 			check_round_trip(&v, bytes, sizeof bytes);
 		}
-		tok_free(&v);
-		gguf_close(&f);
+		vocab_close(&f, &v);
 	}
 }
 
@@ -377,7 +231,7 @@ TEST(tok_piece_rendering)
 {
 	struct gguf_file f;
 	struct tok_vocab v;
-	open_vocab("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
+	vocab_open("vocab/ggml-vocab-llama-spm.gguf", &f, &v);
 	char buf[64];
 	CHECK_INT(tok_piece(&v, 1, false, buf, sizeof buf), 0); /* control */
 	CHECK_INT(tok_piece(&v, 1, true, buf, sizeof buf), 3);
@@ -395,8 +249,7 @@ TEST(tok_piece_rendering)
 	CHECK_INT(tok_piece(&v, 278, false, NULL, 0), 4);
 	CHECK_INT(tok_piece(&v, -1, true, buf, sizeof buf), 0);
 	CHECK_INT(tok_piece(&v, 32000, true, buf, sizeof buf), 0);
-	tok_free(&v);
-	gguf_close(&f);
+	vocab_close(&f, &v);
 }
 
 /* The greedy continuations rendered by llama.cpp equal our pieces of their ids. */
@@ -410,7 +263,7 @@ TEST(tok_piece_matches_reference_text)
 		snprintf(name, sizeof name, "%s.gguf", models[m]);
 		struct gguf_file f;
 		struct tok_vocab v;
-		open_vocab(name, &f, &v);
+		vocab_open(name, &f, &v);
 		for (size_t s = 0; s < 4; s++) {
 			char ip[256], tp[256];
 			snprintf(ip, sizeof ip, "%s/ref/%s.%s.greedy.ids",
@@ -424,17 +277,16 @@ TEST(tok_piece_matches_reference_text)
 				continue; /* hello-world exists for tiny-* only */
 			}
 			int32_t ids[1024];
-			size_t n = parse_ids(is, is + il, ids, 1024);
+			size_t n = vocab_parse_ids(is, is + il, ids, 1024);
 			size_t dl;
-			char *d = decode(&v, ids, n, &dl);
+			char *d = vocab_decode(&v, ids, n, false, &dl);
 			CHECKF(dl == tl && memcmp(d, ts, tl) == 0, "%s: pieces differ from llama.cpp's text", tp);
 			free(d);
 			free(is);
 			free(ts);
 			checked++;
 		}
-		tok_free(&v);
-		gguf_close(&f);
+		vocab_close(&f, &v);
 	}
 	CHECK_INT(checked, 7);
 }
@@ -514,7 +366,7 @@ TEST(tok_cli_parse_special)
 	CHECK_INT(p.status, 0);
 	CHECK(strcmp(p.out, "1\n") != 0);
 	int32_t ids[64];
-	size_t n = parse_ids(p.out, p.out + p.out_len, ids, 64);
+	size_t n = vocab_parse_ids(p.out, p.out + p.out_len, ids, 64);
 	CHECK(n > 1);
 	for (size_t i = 0; i < n; i++)
 		CHECK(ids[i] != 1);
@@ -605,111 +457,10 @@ TEST(tok_rejects_other_tokenizers)
 	CHECK(gguf_open(&f, path, &err) == 0);
 	CHECK_INT(tok_load(&v, &f, &err), 0);
 	CHECK_INT(v.type, TOK_BPE);
-	tok_free(&v);
-	gguf_close(&f);
+	vocab_close(&f, &v);
 }
 
 /* ---- synthetic vocabularies --------------------------------------------- */
-
-/* A GGUF v3 file with metadata only, built in memory. */
-struct gb {
-	char *p;
-	size_t n, cap;
-	uint64_t n_kv;
-};
-
-static void gb_bytes(struct gb *b, const void *d, size_t n)
-{
-	if (b->n + n > b->cap) {
-		while (b->n + n > b->cap)
-			b->cap = b->cap ? b->cap * 2 : 256;
-		b->p = realloc(b->p, b->cap);
-		CHECK(b->p != NULL);
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void gb_u32(struct gb *b, uint32_t x)
-{
-	gb_bytes(b, &x, 4);
-}
-
-static void gb_u64(struct gb *b, uint64_t x)
-{
-	gb_bytes(b, &x, 8);
-}
-
-static void gb_str(struct gb *b, const char *s)
-{
-	gb_u64(b, strlen(s));
-	gb_bytes(b, s, strlen(s));
-}
-
-static void gb_key(struct gb *b, const char *key, uint32_t type)
-{
-	gb_str(b, key);
-	gb_u32(b, type);
-	b->n_kv++;
-}
-
-static void gb_kv_str(struct gb *b, const char *key, const char *val)
-{
-	gb_key(b, key, GGUF_T_STRING);
-	gb_str(b, val);
-}
-
-static void gb_kv_u32(struct gb *b, const char *key, uint32_t val)
-{
-	gb_key(b, key, GGUF_T_U32);
-	gb_u32(b, val);
-}
-
-static void gb_kv_bool(struct gb *b, const char *key, bool val)
-{
-	uint8_t x = val;
-	gb_key(b, key, GGUF_T_BOOL);
-	gb_bytes(b, &x, 1);
-}
-
-static void gb_kv_tokens(struct gb *b, const char *const *toks, size_t n)
-{
-	gb_key(b, "tokenizer.ggml.tokens", GGUF_T_ARRAY);
-	gb_u32(b, GGUF_T_STRING);
-	gb_u64(b, n);
-	for (size_t i = 0; i < n; i++)
-		gb_str(b, toks[i]);
-}
-
-static void gb_kv_f32s(struct gb *b, const char *key, const float *x, size_t n)
-{
-	gb_key(b, key, GGUF_T_ARRAY);
-	gb_u32(b, GGUF_T_F32);
-	gb_u64(b, n);
-	gb_bytes(b, x, n * 4);
-}
-
-static void gb_kv_i32s(struct gb *b, const char *key, const int32_t *x, size_t n)
-{
-	gb_key(b, key, GGUF_T_ARRAY);
-	gb_u32(b, GGUF_T_I32);
-	gb_u64(b, n);
-	gb_bytes(b, x, n * 4);
-}
-
-/* Header + kv section; the result is malloc'd and b is released. */
-static char *gb_finish(struct gb *b, size_t *len)
-{
-	struct gb out = {0};
-	gb_bytes(&out, "GGUF", 4);
-	gb_u32(&out, 3);
-	gb_u64(&out, 0);
-	gb_u64(&out, b->n_kv);
-	gb_bytes(&out, b->p, b->n);
-	free(b->p);
-	*len = out.n;
-	return out.p;
-}
 
 #define U2581 "\xe2\x96\x81"
 
@@ -717,27 +468,6 @@ static char *gb_finish(struct gb *b, size_t *len)
  * A toy vocabulary: 0 <unk>, 1 <s>, 2 </s>, then the texts given, all
  * NORMAL unless types[] says otherwise (index into the whole table).
  */
-struct toy {
-	char *buf;
-	struct gguf_file f;
-	struct tok_vocab v;
-};
-
-static int toy_load(struct toy *t, struct gb *b, struct sam_error *err)
-{
-	size_t len;
-	t->buf = gb_finish(b, &len);
-	CHECKF(gguf_open_mem(&t->f, t->buf, len, err) == 0, "gguf_open_mem: %s", err->msg);
-	return tok_load(&t->v, &t->f, err);
-}
-
-static void toy_free(struct toy *t)
-{
-	tok_free(&t->v);
-	gguf_close(&t->f);
-	free(t->buf);
-}
-
 static void toy_basic(struct gb *b, const char *const *toks, const float *scores, const int32_t *types, size_t n)
 {
 	gb_kv_str(b, "tokenizer.ggml.model", "llama");
@@ -761,9 +491,9 @@ TEST(tok_toy_merge_order)
 		CHECKF(toy_load(&t, &b, &err) == 0, "%s", err.msg);
 		CHECK(!t.v.add_space_prefix);
 		const int32_t want[] = {8};
-		check_ids(&t.v, "abc", false, false, want, 1);
+		vocab_check_ids(&t.v, "abc", false, false, want, 1);
 		const int32_t want3[] = {8, 5};
-		check_ids(&t.v, "abcc", false, false, want3, 2);
+		vocab_check_ids(&t.v, "abcc", false, false, want3, 2);
 		toy_free(&t);
 	}
 	/* 2: without "abc", the higher score decides: a | bc */
@@ -776,7 +506,7 @@ TEST(tok_toy_merge_order)
 		struct toy t = {0};
 		CHECKF(toy_load(&t, &b, &err) == 0, "%s", err.msg);
 		const int32_t want[] = {3, 7};
-		check_ids(&t.v, "abc", false, false, want, 2);
+		vocab_check_ids(&t.v, "abc", false, false, want, 2);
 		toy_free(&t);
 	}
 	/* 3: equal scores: the leftmost pair first: ab | c */
@@ -789,10 +519,10 @@ TEST(tok_toy_merge_order)
 		struct toy t = {0};
 		CHECKF(toy_load(&t, &b, &err) == 0, "%s", err.msg);
 		const int32_t want[] = {6, 5};
-		check_ids(&t.v, "abc", false, false, want, 2);
+		vocab_check_ids(&t.v, "abc", false, false, want, 2);
 		/* the space prefix is off; a space still becomes U+2581 */
 		const int32_t want2[] = {6, 9, 5};
-		check_ids(&t.v, "ab c", false, false, want2, 3);
+		vocab_check_ids(&t.v, "ab c", false, false, want2, 3);
 		toy_free(&t);
 	}
 }
@@ -819,7 +549,7 @@ TEST(tok_toy_bytes_duplicates_and_empty)
 	CHECK_INT(t.v.byte_id[0xA9], -1);
 	/* "é" = C3 A9: byte token, then <unk>; "z" has nothing: <unk> */
 	const int32_t want[] = {1, 8, 7, 4, 0, 0};
-	check_ids(&t.v, "x\xc3\xa9z", true, false, want, 6);
+	vocab_check_ids(&t.v, "x\xc3\xa9z", true, false, want, 6);
 	/* defaults without metadata */
 	CHECK(t.v.add_bos && !t.v.add_eos && t.v.add_space_prefix);
 	CHECK_INT(t.v.bos, 1);
@@ -828,7 +558,7 @@ TEST(tok_toy_bytes_duplicates_and_empty)
 	CHECK_INT(t.v.n_special, 0); /* all NORMAL */
 	/* a NORMAL "<s>" is not split out even with parse_special: "▁" "<" "s" ">" */
 	const int32_t want2[] = {8, 0, 0, 0};
-	check_ids(&t.v, "<s>", false, true, want2, 4);
+	vocab_check_ids(&t.v, "<s>", false, true, want2, 4);
 	toy_free(&t);
 }
 
@@ -856,9 +586,9 @@ TEST(tok_toy_special_ids_and_flags)
 	CHECK(t.v.attr[5] & TOK_ATTR_CONTROL);
 	/* user-defined tokens split out always, longest first; control only when parsing */
 	const int32_t want[] = {4, 3, 7, 6, 4, 3, 2}; /* "▁a" isn't a token: ▁ a */
-	check_ids(&t.v, "a<BB><B>a", true, false, want, 7);
+	vocab_check_ids(&t.v, "a<BB><B>a", true, false, want, 7);
 	const int32_t want2[] = {5, 4, 3, 2};
-	check_ids(&t.v, "<|end|>a", true, true, want2, 4);
+	vocab_check_ids(&t.v, "<|end|>a", true, true, want2, 4);
 	toy_free(&t);
 }
 
@@ -913,6 +643,6 @@ TEST(tok_toy_load_errors)
 	CHECK_INT(t.v.eos, -1);
 	CHECK_INT(t.v.unk, 0);
 	const int32_t want[] = {0, 0, 0, 0}; /* the 3 bytes of "▁" and "a": nothing but <unk> */
-	check_ids(&t.v, "a", true, false, want, 4);
+	vocab_check_ids(&t.v, "a", true, false, want, 4);
 	toy_free(&t);
 }
