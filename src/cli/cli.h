@@ -67,6 +67,12 @@ struct sam_error;
  * {"ok":false}; SAM_EIO / SAM_EFORMAT otherwise.
  */
 int cli_sup_call(const char *cmd, struct json_t **reply, double timeout_s, struct sam_error *err);
+/*
+ * The options of `sam up` and `sam down` (command name): [--timeout S],
+ * no arguments; S into *timeout_s (left alone when not given). 0, or
+ * EXIT_USAGE after printing the usage error.
+ */
+int cli_sup_timeout_opts(const char *name, int argc, char **argv, double *timeout_s);
 /* The entry of service name in a status reply (borrowed), or NULL. */
 struct json_t *cli_sup_service(struct json_t *status, const char *name);
 /* Print the status reply as a table (header line, then one row per service). */

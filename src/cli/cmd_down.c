@@ -7,7 +7,6 @@
  * stderr); 1 on an error or when it is still there after the timeout.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,29 +53,11 @@ static bool socket_gone(const char *sock)
 	return rc == SAM_ENOTFOUND;
 }
 
-static const struct option down_opts[] = {
-	{ "timeout", required_argument, NULL, 't' },
-	{ 0 },
-};
-
 int cmd_down(int argc, char **argv)
 {
-	const struct sam_cmd *cmd = cli_find("down");
 	double timeout_s = DEFAULT_TIMEOUT_S;
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", down_opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (!cli_parse_float(optarg, 0, 1e7, &timeout_s))
-				return cli_usage_error(cmd, "--timeout: expected seconds >= 0");
-			break;
-		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	int usage = cli_sup_timeout_opts("down", argc, argv, &timeout_s);
+	if (usage) return usage;
 
 	struct sam_error err;
 	json_t *r;

@@ -191,6 +191,31 @@ void cli_sup_print_table(json_t *status, bool color)
 	fflush(stdout);
 }
 
+static const struct option timeout_opts[] = {
+	{ "timeout", required_argument, NULL, 't' },
+	{ 0 },
+};
+
+int cli_sup_timeout_opts(const char *name, int argc, char **argv, double *timeout_s)
+{
+	const struct sam_cmd *cmd = cli_find(name);
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", timeout_opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (!cli_parse_float(optarg, 0, 1e7, timeout_s))
+				return cli_usage_error(cmd, "--timeout: expected seconds >= 0");
+			break;
+		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
 static const struct option status_opts[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ 0 },

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -273,29 +272,11 @@ static int wait_ready(double timeout_s, const char *log_path, off_t log_from)
 	return bad ? 1 : 0;
 }
 
-static const struct option up_opts[] = {
-	{ "timeout", required_argument, NULL, 't' },
-	{ 0 },
-};
-
 int cmd_up(int argc, char **argv)
 {
-	const struct sam_cmd *cmd = cli_find("up");
 	double timeout_s = DEFAULT_TIMEOUT_S;
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", up_opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (!cli_parse_float(optarg, 0, 1e7, &timeout_s))
-				return cli_usage_error(cmd, "--timeout: expected seconds >= 0");
-			break;
-		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	int usage = cli_sup_timeout_opts("up", argc, argv, &timeout_s);
+	if (usage) return usage;
 
 	struct sam_error err;
 	json_t *r;
