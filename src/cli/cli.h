@@ -6,6 +6,7 @@
 #define SAM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define EXIT_USAGE 2
 
@@ -51,6 +52,30 @@ int cmd_restart(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_install_service(int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
+
+/*
+ * What `sam ask` and `sam chat` share (chat_client.c). Their long options
+ * start with CLI_CHAT_OPTS (codes CLI_OPT_*; a command's own start at
+ * CLI_OPT_NEXT); cli_chat_opt handles those codes into q: 0 handled, 1 not
+ * one of them, EXIT_USAGE after printing a usage error. q->session_id
+ * points into argv.
+ */
+enum { CLI_OPT_SESSION = 256, CLI_OPT_MAX_TOKENS, CLI_OPT_TEMPERATURE, CLI_OPT_NEXT };
+#define CLI_CHAT_OPTS                                                                \
+	{ "session", required_argument, NULL, CLI_OPT_SESSION },                     \
+	{ "max-tokens", required_argument, NULL, CLI_OPT_MAX_TOKENS },               \
+	{ "temperature", required_argument, NULL, CLI_OPT_TEMPERATURE }
+struct sam_chat_request;
+int cli_chat_opt(const struct sam_cmd *cmd, int c, struct sam_chat_request *q);
+/* stdout as an answer streams into it: remembers the last byte written. */
+struct cli_out {
+	char last;
+	bool any;
+};
+/* A sam_client_chat piece callback (arg: a struct cli_out): writes and flushes it. */
+int cli_print_piece(void *arg, const char *text, size_t len);
+/* End the answer's line unless it already ends one. */
+void cli_end_line(struct cli_out *o);
 
 /*
  * Talking to the supervisor (cmd_status.c), shared by up, down, status,

@@ -15,41 +15,13 @@
 
 #define QUESTION_MAX (1u << 20) /* the api's default body cap */
 
-enum { OPT_SESSION = 256, OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_NO_STREAM };
+enum { OPT_NO_STREAM = CLI_OPT_NEXT };
 
 static const struct option ask_opts[] = {
-	{ "session", required_argument, NULL, OPT_SESSION },
-	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
-	{ "temperature", required_argument, NULL, OPT_TEMPERATURE },
+	CLI_CHAT_OPTS,
 	{ "no-stream", no_argument, NULL, OPT_NO_STREAM },
 	{ 0 },
 };
-
-/* stdout as the answer streams: remembers the last byte written. */
-struct out {
-	char last;
-	bool any;
-};
-
-static int print_piece(void *arg, const char *text, size_t len)
-{
-	struct out *o = arg;
-	fwrite(text, 1, len, stdout);
-	fflush(stdout);
-	if (len) {
-		o->last = text[len - 1];
-		o->any = true;
-	}
-	return 0;
-}
-
-/* End the answer's line unless it already ends one. */
-static void end_line(struct out *o)
-{
-	if (!o->any || o->last != '\n') putchar('\n');
-	fflush(stdout);
-	o->any = false;
-}
 
 /* The whole of stdin (at most QUESTION_MAX bytes) without trailing white space; NULL on error. */
 static char *read_stdin(void)
@@ -76,29 +48,6 @@ static char *read_stdin(void)
 	return s;
 }
 
-/* Shared by ask and chat: --session, --max-tokens and --temperature. 0 = handled, 1 = not ours, 2 = usage. */
-static int common_opt(const struct sam_cmd *cmd, int c, struct sam_chat_request *q)
-{
-	long long v;
-	double d;
-	switch (c) {
-	case OPT_SESSION:
-		if (!sam_session_id_valid(optarg))
-			return cli_usage_error(cmd, "--session: expected 1-64 characters of A-Z a-z 0-9 _ . -");
-		q->session_id = optarg;
-		return 0;
-	case OPT_MAX_TOKENS:
-		if (!cli_parse_int(optarg, 1, 1 << 24, &v)) return cli_usage_error(cmd, "--max-tokens: expected a number >= 1");
-		q->max_tokens = (int)v;
-		return 0;
-	case OPT_TEMPERATURE:
-		if (!cli_parse_float(optarg, 0, 2, &d)) return cli_usage_error(cmd, "--temperature: expected 0..2");
-		q->temperature = d;
-		return 0;
-	default: return 1;
-	}
-}
-
 int cmd_ask(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("ask");
@@ -108,7 +57,7 @@ int cmd_ask(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", ask_opts, NULL)) != -1) {
-		int rc = common_opt(cmd, c, &q);
+		int rc = cli_chat_opt(cmd, c, &q);
 		if (rc == 0) continue;
 		if (rc == EXIT_USAGE) return rc;
 		switch (c) {
@@ -142,20 +91,20 @@ int cmd_ask(int argc, char **argv)
 	struct sam_client cl;
 	struct sam_error err;
 	struct sam_chat_result res;
-	struct out o = { 0 };
+	struct cli_out o = { 0 };
 	int status = 1;
 	if (sam_client_init(&cl, NULL, &err)) {
 		fprintf(stderr, "sam ask: %s\n", err.msg);
 		free(question);
 		return 1;
 	}
-	if (sam_client_chat(&cl, &q, stream ? print_piece : NULL, &o, &res, &err)) {
-		if (o.any) end_line(&o);
+	if (sam_client_chat(&cl, &q, stream ? cli_print_piece : NULL, &o, &res, &err)) {
+		if (o.any) cli_end_line(&o);
 		fprintf(stderr, "sam ask: %s\n", err.msg);
 		goto out;
 	}
-	if (!stream) print_piece(&o, res.response, strlen(res.response));
-	end_line(&o);
+	if (!stream) cli_print_piece(&o, res.response, strlen(res.response));
+	cli_end_line(&o);
 	sam_chat_result_free(&res);
 	status = ferror(stdout) ? 1 : 0;
 	if (status) fprintf(stderr, "sam ask: writing the answer failed\n");

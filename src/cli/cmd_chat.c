@@ -25,12 +25,8 @@
 
 #define LINE_MAX_BYTES (1u << 20)
 
-enum { OPT_SESSION = 256, OPT_MAX_TOKENS, OPT_TEMPERATURE };
-
 static const struct option chat_opts[] = {
-	{ "session", required_argument, NULL, OPT_SESSION },
-	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
-	{ "temperature", required_argument, NULL, OPT_TEMPERATURE },
+	CLI_CHAT_OPTS,
 	{ 0 },
 };
 
@@ -46,30 +42,6 @@ static void on_sigint(int sig)
 {
 	(void)sig;
 	interrupted = 1;
-}
-
-struct out {
-	char last;
-	bool any;
-};
-
-static int print_piece(void *arg, const char *text, size_t len)
-{
-	struct out *o = arg;
-	fwrite(text, 1, len, stdout);
-	fflush(stdout);
-	if (len) {
-		o->last = text[len - 1];
-		o->any = true;
-	}
-	return 0;
-}
-
-static void end_line(struct out *o)
-{
-	if (!o->any || o->last != '\n') putchar('\n');
-	fflush(stdout);
-	o->any = false;
 }
 
 /*
@@ -165,32 +137,20 @@ int cmd_chat(int argc, char **argv)
 	const struct sam_cmd *cmd = cli_find("chat");
 	struct sam_chat_request q = { .temperature = -1 };
 	char sid[SAM_SESSION_ID_MAX + 1] = "";
-	long long v;
-	double d;
 	int c;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", chat_opts, NULL)) != -1) {
+		int rc = cli_chat_opt(cmd, c, &q);
+		if (rc == 0) continue;
+		if (rc == EXIT_USAGE) return rc;
 		switch (c) {
-		case OPT_SESSION:
-			if (!sam_session_id_valid(optarg))
-				return cli_usage_error(cmd, "--session: expected 1-64 characters of A-Z a-z 0-9 _ . -");
-			snprintf(sid, sizeof sid, "%s", optarg);
-			break;
-		case OPT_MAX_TOKENS:
-			if (!cli_parse_int(optarg, 1, 1 << 24, &v))
-				return cli_usage_error(cmd, "--max-tokens: expected a number >= 1");
-			q.max_tokens = (int)v;
-			break;
-		case OPT_TEMPERATURE:
-			if (!cli_parse_float(optarg, 0, 2, &d)) return cli_usage_error(cmd, "--temperature: expected 0..2");
-			q.temperature = d;
-			break;
 		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s' (type messages after it starts)", argv[optind]);
+	if (q.session_id) snprintf(sid, sizeof sid, "%s", q.session_id);
 
 	struct sam_client cl;
 	struct sam_error err;
@@ -264,10 +224,10 @@ int cmd_chat(int argc, char **argv)
 		q.message = msg;
 		q.session_id = sid[0] ? sid : NULL;
 		struct sam_chat_result res;
-		struct out o = { 0 };
+		struct cli_out o = { 0 };
 		interrupted = 0;
-		rc = sam_client_chat(&cl, &q, print_piece, &o, &res, &err);
-		if (o.any || !rc) end_line(&o);
+		rc = sam_client_chat(&cl, &q, cli_print_piece, &o, &res, &err);
+		if (o.any || !rc) cli_end_line(&o);
 		interrupted = 0; /* a Ctrl-C that came as the answer ended only meant the answer */
 		if (rc && cl.cancelled) {
 			fprintf(stderr, "sam chat: answer stopped\n");
