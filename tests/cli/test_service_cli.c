@@ -726,6 +726,21 @@ TEST(up_status_down_lifecycle)
 	sup_started = false;
 }
 
+/* `sam VERB alpha` succeeds saying "alpha: ready", and the status says ready too; alpha's pid then. */
+static long long alpha_ready_after(const char *verb)
+{
+	struct test_proc p;
+	test_run_sam(&p, 60, verb, "alpha", NULL);
+	CHECKF(p.status == 0, "sam %s: %d %s", verb, p.status, p.err);
+	CHECKF(strstr(p.out, "alpha: ready") != NULL, "stdout: %s", p.out);
+	test_proc_free(&p);
+	json_t *st = status_json();
+	CHECK_STR(svc_state(st, "alpha"), "ready");
+	long long pid = svc_pid(st, "alpha");
+	json_decref(st);
+	return pid;
+}
+
 TEST(start_stop_restart_and_logs_of_a_service)
 {
 	int ports[1];
@@ -746,24 +761,10 @@ TEST(start_stop_restart_and_logs_of_a_service)
 	CHECK_STR(svc_state(st, "alpha"), "stopped");
 	json_decref(st);
 
-	test_run_sam(&p, 60, "start", "alpha", NULL);
-	CHECKF(p.status == 0, "sam start: %d %s", p.status, p.err);
-	CHECKF(strstr(p.out, "alpha: ready") != NULL, "stdout: %s", p.out);
-	test_proc_free(&p);
-	st = status_json();
-	CHECK_STR(svc_state(st, "alpha"), "ready");
-	long long pid2 = svc_pid(st, "alpha");
-	json_decref(st);
+	long long pid2 = alpha_ready_after("start");
 	CHECK(pid2 != pid1 && pid_alive(pid2));
 
-	test_run_sam(&p, 60, "restart", "alpha", NULL);
-	CHECKF(p.status == 0, "sam restart: %d %s", p.status, p.err);
-	CHECKF(strstr(p.out, "alpha: ready") != NULL, "stdout: %s", p.out);
-	test_proc_free(&p);
-	st = status_json();
-	CHECK_STR(svc_state(st, "alpha"), "ready");
-	long long pid3 = svc_pid(st, "alpha");
-	json_decref(st);
+	long long pid3 = alpha_ready_after("restart");
 	CHECK(pid3 != pid2 && pid_alive(pid3));
 	CHECK(wait_gone(pid2, 2));
 
