@@ -32,6 +32,8 @@ struct sam_afile {
 int sam_afile_open(struct sam_afile *af, const char *path, int mode, struct sam_error *err);
 /* fsync, close, rename over path, fsync the directory. Always releases af. */
 int sam_afile_commit(struct sam_afile *af, struct sam_error *err);
+/* fsync the directory that holds path ("." when it has no '/'), so a rename into it lasts. */
+int sam_fsync_parent(const char *path, struct sam_error *err);
 /* Close and remove the temporary file. Safe after a failed open or a commit. */
 void sam_afile_abort(struct sam_afile *af);
 

@@ -145,7 +145,7 @@ int sam_afile_open(struct sam_afile *af, const char *path, int mode, struct sam_
 	return 0;
 }
 
-static int sync_parent(const char *path, struct sam_error *err)
+int sam_fsync_parent(const char *path, struct sam_error *err)
 {
 	char dir[1024];
 	const char *slash = strrchr(path, '/');
@@ -170,7 +170,7 @@ int sam_afile_commit(struct sam_afile *af, struct sam_error *err)
 	if (!rc) {
 		free(af->tmp);
 		af->tmp = NULL; /* renamed: nothing left to unlink */
-		rc = sync_parent(af->path, err);
+		rc = sam_fsync_parent(af->path, err);
 	}
 	sam_afile_abort(af);
 	return rc;

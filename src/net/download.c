@@ -347,20 +347,6 @@ static int open_part(const char *part, int *fd_out, struct sam_error *err)
 	return sam_errorf(err, SAM_EIO, "%s: the file keeps being replaced", part);
 }
 
-static int sync_dir_of(const char *path, struct sam_error *err)
-{
-	char dir[1024];
-	const char *slash = strrchr(path, '/');
-	if (!slash) snprintf(dir, sizeof dir, ".");
-	else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-	if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
-		rc = sam_errorf(err, SAM_EIO, "%s: fsync: %s", dir, strerror(errno));
-	if (fd >= 0) close(fd);
-	return rc;
-}
-
 static bool is_unreachable(CURLcode res, const struct dl *d)
 {
 	switch (res) {
@@ -545,7 +531,7 @@ int sam_download(const char *url, const char *dest_path, uint64_t expected_size,
 		rc = sam_errorf(err, SAM_EIO, "rename %s to %s: %s", part, dest_path, strerror(errno));
 		goto out;
 	}
-	rc = sync_dir_of(dest_path, err);
+	rc = sam_fsync_parent(dest_path, err);
 
 out:
 	info->size = d.have;
