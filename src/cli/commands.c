@@ -92,6 +92,25 @@ const struct sam_cmd sam_commands[] = {
 	  "from an empty cache and score the second half of each chunk, as\n"
 	  "llama-perplexity does. Prints the running estimate per chunk and the final\n"
 	  "PPL with its standard error.\n" },
+	{ "bench", cmd_bench, "measure prompt and generation tokens/s (like llama-bench)",
+	  "usage: sam bench -m MODEL.gguf [-p N] [-n N] [-r REPS] [-t THREADS] [--json] [--bandwidth]\n"
+	  "\n"
+	  "Measure prompt processing (pp: N prompt tokens from an empty cache, in\n"
+	  "batches of up to 512) and generation (tg: N tokens decoded one at a time\n"
+	  "after BOS) in tokens/s, like llama-bench: random valid token ids from a\n"
+	  "fixed seed, one warm-up run, then REPS runs; mean +/- standard deviation.\n"
+	  "Prints a markdown table like llama-bench's and the peak RSS.\n"
+	  "\n"
+	  "  -m, --model FILE        GGUF model (required)\n"
+	  "  -p, --n-prompt N        prompt tokens (default 128; 0 = no pp test)\n"
+	  "  -n, --n-gen N           generated tokens (default 64; 0 = no tg test)\n"
+	  "  -r, --repetitions N     runs of each test (default 3)\n"
+	  "  -t, --threads N         threads (default: number of cores)\n"
+	  "      --json              print a JSON array (llama-bench's field names) instead\n"
+	  "      --bandwidth         first measure memory bandwidth with a STREAM triad on as\n"
+	  "                          many threads, and report tg against the bandwidth limit\n"
+	  "                          (bandwidth / bytes of weights read per token)\n"
+	  "      --bandwidth-mib N   size of each triad array (default 256; implies --bandwidth)\n" },
 	{ "synth", cmd_synth, "write a random-weight model of a real shape (for speed work)",
 	  "usage: sam synth --preset NAME [--arch llama|qwen2] [--type TYPE] [--vocab-from VOCAB.gguf] [--seed S] -o OUT.gguf\n"
 	  "       sam synth --list\n"
