@@ -68,6 +68,14 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 
+/*
+ * Fallible growth of an array p of elem-sized items to hold want of them:
+ * returns p itself when *cap already suffices, else a realloc'd array with
+ * *cap doubled up to at least want (starting at 64). NULL on overflow or
+ * failure, with p and *cap untouched (the caller still owns p).
+ */
+void *sam_grow(void *p, size_t *cap, size_t want, size_t elem);
+
 /* Seconds from a monotonic clock. */
 double sam_now(void);
 

@@ -1,4 +1,5 @@
 /* alloc.c - aborting allocators for small objects, clocks and memory stats. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,20 @@ char *xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
 	return memcpy(xmalloc(n), s, n);
+}
+
+void *sam_grow(void *p, size_t *cap, size_t want, size_t elem)
+{
+	if (want <= *cap) return p;
+	size_t c = *cap ? *cap : 64;
+	while (c < want) {
+		if (c > SIZE_MAX / 2) return NULL;
+		c *= 2;
+	}
+	if (c > SIZE_MAX / elem) return NULL;
+	void *q = realloc(p, c * elem);
+	if (q) *cap = c;
+	return q;
 }
 
 double sam_now(void)

@@ -644,19 +644,6 @@ void bpe_session_free(struct bpe_session *s)
 	memset(s, 0, sizeof *s);
 }
 
-/* p with room for want elements (reallocated, *cap updated), or NULL with p untouched. */
-static void *grow(void *p, size_t *cap, size_t want, size_t elem)
-{
-	if (want <= *cap) return p;
-	size_t c = *cap ? *cap : 64;
-	while (c < want)
-		c *= 2;
-	if (c > SIZE_MAX / elem) return NULL;
-	void *q = realloc(p, c * elem);
-	if (q) *cap = c;
-	return q;
-}
-
 /*
  * The queue of merges: a 4-ary min-heap on key, so the lowest rank runs
  * first and, among equal ranks, the leftmost pair. (Two entries with equal
@@ -679,7 +666,7 @@ static void sift_down(struct bpe_bigram *h, size_t n, size_t i)
 
 static int heap_push(struct bpe_session *s, struct bpe_bigram b)
 {
-	struct bpe_bigram *h = grow(s->heap, &s->heap_cap, s->heap_n + 1, sizeof *h);
+	struct bpe_bigram *h = sam_grow(s->heap, &s->heap_cap, s->heap_n + 1, sizeof *h);
 	if (!h) return SAM_ENOMEM;
 	s->heap = h;
 	size_t i = s->heap_n++;
@@ -731,7 +718,7 @@ static int merge_word(const struct tok_vocab *v, struct bpe_session *s, size_t n
 		if (id >= 0) return tok_ivec_push(out, id);
 	}
 	/* every neighbour pair that is a merge, then heapified at once */
-	struct bpe_bigram *h = grow(s->heap, &s->heap_cap, (size_t)n_sym, sizeof *h);
+	struct bpe_bigram *h = sam_grow(s->heap, &s->heap_cap, (size_t)n_sym, sizeof *h);
 	if (!h) return SAM_ENOMEM;
 	s->heap = h;
 	s->heap_n = 0;
@@ -776,10 +763,10 @@ static int encode_word(const struct tok_vocab *v, struct bpe_session *s, size_t 
 	for (size_t i = a; i < b; i++)
 		n_bytes += uni_encode(s->cp[i], u);
 	/* one symbol per byte of the word; each byte encodes in 1 or 2 bytes */
-	char *w = grow(s->word, &s->word_cap, 2 * n_bytes, 1);
+	char *w = sam_grow(s->word, &s->word_cap, 2 * n_bytes, 1);
 	if (!w) return SAM_ENOMEM;
 	s->word = w;
-	struct bpe_sym *sy = grow(s->sym, &s->sym_cap, n_bytes, sizeof *sy);
+	struct bpe_sym *sy = sam_grow(s->sym, &s->sym_cap, n_bytes, sizeof *sy);
 	if (!sy) return SAM_ENOMEM;
 	s->sym = sy;
 	size_t n = 0;

@@ -598,19 +598,6 @@ static void session_free(struct session *s)
 	free(s->heap);
 }
 
-/* p with room for want elements (reallocated, *cap updated), or NULL with p untouched. */
-static void *grow(void *p, size_t *cap, size_t want, size_t elem)
-{
-	if (want <= *cap) return p;
-	size_t c = *cap ? *cap : 64;
-	while (c < want)
-		c *= 2;
-	if (c > SIZE_MAX / elem) return NULL;
-	void *q = realloc(p, c * elem);
-	if (q) *cap = c;
-	return q;
-}
-
 /* llm_bigram_spm::comparator: l is below r in the max-heap */
 static bool bigram_less(const struct bigram *l, const struct bigram *r)
 {
@@ -619,7 +606,7 @@ static bool bigram_less(const struct bigram *l, const struct bigram *r)
 
 static int heap_push(struct session *s, struct bigram b)
 {
-	struct bigram *h = grow(s->heap, &s->heap_cap, s->heap_n + 1, sizeof *h);
+	struct bigram *h = sam_grow(s->heap, &s->heap_cap, s->heap_n + 1, sizeof *h);
 	if (!h) return SAM_ENOMEM;
 	s->heap = h;
 	size_t i = s->heap_n++;
@@ -675,7 +662,7 @@ static uint32_t utf8_len(uint8_t c)
 static int spm_session(const struct tok_vocab *v, struct session *s, size_t n, struct tok_ivec *out,
                        struct sam_error *err)
 {
-	struct sym *sy = grow(s->sym, &s->sym_cap, n, sizeof *sy);
+	struct sym *sy = sam_grow(s->sym, &s->sym_cap, n, sizeof *sy);
 	if (!sy) return sam_errorf(err, SAM_ENOMEM, "out of memory tokenizing %zu bytes", n);
 	s->sym = sy;
 	int32_t n_sym = 0;
@@ -733,7 +720,7 @@ static int spm_fragment(const struct tok_vocab *v, struct session *s, const char
 	for (size_t i = 0; i < len; i++)
 		spaces += t[i] == ' ';
 	size_t n = len + prefix + 2 * spaces;
-	char *buf = grow(s->buf, &s->buf_cap, n, 1);
+	char *buf = sam_grow(s->buf, &s->buf_cap, n, 1);
 	if (!buf) return sam_errorf(err, SAM_ENOMEM, "out of memory tokenizing %zu bytes", len);
 	s->buf = buf;
 	char *p = s->buf;
