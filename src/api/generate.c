@@ -231,6 +231,20 @@ char *gen_collect(struct api_engine *e, struct gen_req *g, struct http_req *r, b
 	return clean;
 }
 
+char *gen_finish(struct api_engine *e, struct gen_req *g, struct http_req *r, int *fin, int *np, int *ng)
+{
+	bool gone;
+	char *text = gen_collect(e, g, r, &gone);
+	gen_result(e, g, fin, np, ng);
+	gen_release(e, g);
+	if (gone || *fin == GEN_CANCELLED) http_error(r, 503, "the request was cancelled");
+	else if (*fin == GEN_ERROR) http_error(r, 500, "the engine failed");
+	else if (*fin == GEN_TIMEOUT && !*ng) api_busy(r, 5, "the engine is busy");
+	else return text;
+	free(text);
+	return NULL;
+}
+
 const char *gen_openai_finish(int finish)
 {
 	return finish == GEN_STOP ? "stop" : "length";

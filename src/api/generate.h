@@ -49,6 +49,14 @@ struct gen_req *gen_submit(struct api *a, struct http_req *r, struct api_engine 
  */
 char *gen_collect(struct api_engine *e, struct gen_req *g, struct http_req *r, bool *gone);
 
+/*
+ * The non-streaming end of a request: collect the whole answer, drop g's
+ * reference, and either return the text (malloc'd; *fin, *np, *ng set) or,
+ * when there is no answer to give (client gone or cancelled: 503; engine
+ * error: 500; timed out before any token: 503 busy), respond and return NULL.
+ */
+char *gen_finish(struct api_engine *e, struct gen_req *g, struct http_req *r, int *fin, int *np, int *ng);
+
 enum sse_kind { SSE_COGNITIVE, SSE_THINK, SSE_OPENAI_CHAT, SSE_OPENAI_COMPLETION };
 
 struct sse_stream;

@@ -133,18 +133,9 @@ static void serve(struct http_req *r, struct api *a, enum mode mode)
 		turn = NULL; /* the stream owns it */
 		goto out;
 	}
-	bool gone;
-	char *answer = gen_collect(e, g, r, &gone);
 	int fin, np, ng;
-	gen_result(e, g, &fin, &np, &ng);
-	gen_release(e, g);
-	if (gone || fin == GEN_CANCELLED) {
-		http_error(r, 503, "the request was cancelled");
-	} else if (fin == GEN_ERROR) {
-		http_error(r, 500, "the engine failed");
-	} else if (fin == GEN_TIMEOUT && !ng) {
-		api_busy(r, 5, "the engine is busy");
-	} else {
+	char *answer = gen_finish(e, g, r, &fin, &np, &ng);
+	if (answer) {
 		if (turn) save_turn(a, turn, answer, fin, np, ng);
 		json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:s}", "response", answer, "model", model, "tokens", ng,
 				      "prompt_tokens", np, "finish_reason", gen_finish_name(fin == GEN_TIMEOUT ? GEN_LENGTH : fin));

@@ -55,27 +55,17 @@ static void finish_request(struct api *a, struct http_req *r, struct api_engine 
 			   NULL);
 		return;
 	}
-	bool gone;
-	char *text = gen_collect(e, g, r, &gone);
 	int fin, np, ng;
-	gen_result(e, g, &fin, &np, &ng);
-	gen_release(e, g);
-	if (gone || fin == GEN_CANCELLED) {
-		http_error(r, 503, "the request was cancelled");
-	} else if (fin == GEN_ERROR) {
-		http_error(r, 500, "the engine failed");
-	} else if (fin == GEN_TIMEOUT && !ng) {
-		api_busy(r, 5, "the engine is busy");
-	} else {
-		json_t *choice = chat ? json_pack("{s:i, s:{s:s, s:s}, s:n, s:s}", "index", 0, "message", "role", "assistant",
-						  "content", text, "logprobs", "finish_reason", gen_openai_finish(fin))
-				      : json_pack("{s:s, s:i, s:n, s:s}", "text", text, "index", 0, "logprobs",
-						  "finish_reason", gen_openai_finish(fin));
-		http_respond_json(r, 200,
-				  json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", id, "object",
-					    chat ? "chat.completion" : "text_completion", "created", created, "model", model,
-					    "system_fingerprint", "sam-" SAM_VERSION, "choices", choice, "usage", usage(np, ng)));
-	}
+	char *text = gen_finish(e, g, r, &fin, &np, &ng);
+	if (!text) return;
+	json_t *choice = chat ? json_pack("{s:i, s:{s:s, s:s}, s:n, s:s}", "index", 0, "message", "role", "assistant",
+					  "content", text, "logprobs", "finish_reason", gen_openai_finish(fin))
+			      : json_pack("{s:s, s:i, s:n, s:s}", "text", text, "index", 0, "logprobs", "finish_reason",
+					  gen_openai_finish(fin));
+	http_respond_json(r, 200,
+			  json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", id, "object",
+				    chat ? "chat.completion" : "text_completion", "created", created, "model", model,
+				    "system_fingerprint", "sam-" SAM_VERSION, "choices", choice, "usage", usage(np, ng)));
 	free(text);
 }
 
