@@ -57,87 +57,14 @@ trap cleanup EXIT INT TERM
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print ""; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# ---- the streaming client: prints "ttft_ms gen_ms content_chunks completion_tokens prompt_tokens" ----
-cat > "$TMP/sse-bench.c" <<'EOF'
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <curl/curl.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static char line[1 << 16];
-static size_t len;
-static double t_first, t_last;
-static long chunks, completion = -1, prompt = -1;
-
-static long field(const char *s, const char *key)
-{
-	const char *p = strstr(s, key);
-	return p ? atol(p + strlen(key)) : -1;
-}
-
-static void on_line(const char *s)
-{
-	if (strncmp(s, "data: ", 6) || !strcmp(s + 6, "[DONE]")) return;
-	const char *c = strstr(s, "\"content\":\"");
-	if (c && c[11] != '"') { /* a non-empty content delta */
-		double t = now_ms();
-		if (!chunks++) t_first = t;
-		t_last = t;
-	}
-	if (strstr(s, "\"usage\":{")) {
-		completion = field(s, "\"completion_tokens\":");
-		prompt = field(s, "\"prompt_tokens\":");
-	}
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-	(void)ud;
-	for (size_t i = 0; i < size * n; i++) {
-		if (p[i] == '\n') {
-			line[len] = 0;
-			on_line(line);
-			len = 0;
-		} else if (len < sizeof line - 1) {
-			line[len++] = p[i];
-		}
-	}
-	return size * n;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc != 3) return 2;
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	h = curl_slist_append(h, "Expect:");
-	curl_easy_setopt(c, CURLOPT_URL, argv[1]);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, argv[2]);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	double t0 = now_ms();
-	CURLcode rc = curl_easy_perform(c);
-	long st = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
-	if (rc || st != 200 || !chunks) {
-		fprintf(stderr, "sse-bench: %s, HTTP %ld, %ld chunks\n", curl_easy_strerror(rc), st, chunks);
-		return 1;
-	}
-	printf("%.3f %.3f %ld %ld %ld\n", t_first - t0, t_last - t_first, chunks, completion, prompt);
-	return 0;
-}
-EOF
+# ---- the streaming client (bench/sse_client.c), in this script's terms:
+# "ttft_ms gen_ms content_chunks completion_tokens prompt_tokens" ----
 # shellcheck disable=SC2046
-${CC:-cc} -O2 -o "$TMP/sse-bench" "$TMP/sse-bench.c" $(pkg-config --cflags --libs libcurl)
+${CC:-cc} -O2 -o "$TMP/sse-client" "$(dirname "$0")/sse_client.c" $(pkg-config --cflags --libs libcurl)
+sse_bench() {
+	out=$("$TMP/sse-client" "$@") || return 1
+	echo "$out" | awk '{printf "%.3f %.3f %s %s %s\n", $2 - $1, $3 - $2, $4, $5, $6}'
+}
 
 # start_api NAME ARGS...: start `sam api` with SAM_HOME=$TMP/NAME; sets PID and URL.
 start_api() {
@@ -172,7 +99,7 @@ prompt() { echo "Story $1: tell me a long story about a small cat who learns to 
 
 # warm-up: page the model in for both
 "$SAM" run -m "$MODEL" --chat -p "$(prompt 0)" -n 16 --temp 0 --ignore-eos -c "$CTX" -t "$THREADS" > /dev/null 2>&1
-"$TMP/sse-bench" "$URL/v1/chat/completions" \
+sse_bench "$URL/v1/chat/completions" \
 	"{\"messages\":[{\"role\":\"user\",\"content\":\"$(prompt 0)\"}],\"max_tokens\":16,\"temperature\":0,\"stream\":true}" > /dev/null
 
 : > "$TMP/run_tg"; : > "$TMP/api_tg"; : > "$TMP/ratio"
@@ -184,7 +111,7 @@ while [ $k -le "$REPS" ]; do
 	run_ptok=$(echo "$line" | sed -n 's/.*prompt \([0-9]*\) tokens.*/\1/p')
 	echo "$line" | sed -n 's/.*generation [0-9]* tokens, [0-9.]* ms, \([0-9.]*\) tok\/s.*/\1/p' >> "$TMP/run_tg"
 	body="{\"messages\":[{\"role\":\"user\",\"content\":\"$p\"}],\"max_tokens\":$N,\"temperature\":0,\"stream\":true,\"stream_options\":{\"include_usage\":true}}"
-	set -- $("$TMP/sse-bench" "$URL/v1/chat/completions" "$body")
+	set -- $(sse_bench "$URL/v1/chat/completions" "$body")
 	ttft=$1 gen_ms=$2 chunks=$3 ctok=$4 api_ptok=$5
 	a=$(awk -v n="$ctok" -v ms="$gen_ms" 'BEGIN {if (ms > 0 && n > 1) printf "%.1f", (n - 1) / (ms / 1000)}')
 	echo "$a" >> "$TMP/api_tg"
@@ -204,7 +131,7 @@ ttft() {
 		"$SAM" run -m "$1" --chat -p "$p" -n 1 --temp 0 -c "$CTX" -t "$THREADS" 2> "$TMP/err" > /dev/null
 		pp=$(tail -n 1 "$TMP/err" | sed -n 's/.*prompt [0-9]* tokens, \([0-9.]*\) ms.*/\1/p')
 		body="{\"messages\":[{\"role\":\"user\",\"content\":\"$p\"}],\"max_tokens\":1,\"temperature\":0,\"stream\":true}"
-		t=$("$TMP/sse-bench" "$2/v1/chat/completions" "$body" | cut -d' ' -f1)
+		t=$(sse_bench "$2/v1/chat/completions" "$body" | cut -d' ' -f1)
 		echo "$pp" >> "$TMP/run_pp"
 		echo "$t" >> "$TMP/api_ttft"
 		awk -v a="$t" -v b="$pp" 'BEGIN {printf "%.3f\n", a - b}' >> "$TMP/diff"
@@ -221,7 +148,7 @@ if [ -f "$SMALL" ] && [ "$SMALL" != "$MODEL" ]; then
 	start_api small -m "$SMALL" -c "$CTX" -t "$THREADS"
 	SMALL_PID=$PID
 	wait_ready "$URL"
-	"$TMP/sse-bench" "$URL/v1/chat/completions" \
+	sse_bench "$URL/v1/chat/completions" \
 		"{\"messages\":[{\"role\":\"user\",\"content\":\"$(prompt 0)\"}],\"max_tokens\":1,\"stream\":true}" > /dev/null
 	set -- $(ttft "$SMALL" "$URL")
 	small_row="| (c) the same on $(basename "$SMALL"): api TTFT $1 ms − prompt $2 ms | $3 ms | < 5 ms | $(awk -v v="$3" 'BEGIN {print v < 5 ? "yes" : "**no**"}') |"

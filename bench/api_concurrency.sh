@@ -46,79 +46,10 @@ if [ -z "$MODEL" ]; then
 		--seed 1 -o "$MODEL" > /dev/null
 fi
 
-# ---- the client: prints "t_sent_ms t_first_ms t_last_ms content_chunks completion_tokens" ----
-cat > "$TMP/sse-stream.c" <<'CEOF'
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <curl/curl.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static char line[1 << 16];
-static size_t len;
-static double t_first, t_last;
-static long chunks, completion = -1;
-
-static void on_line(const char *s)
-{
-	if (strncmp(s, "data: ", 6) || !strcmp(s + 6, "[DONE]")) return;
-	const char *c = strstr(s, "\"content\":\"");
-	if (c && c[11] != '"') {
-		double t = now_ms();
-		if (!chunks++) t_first = t;
-		t_last = t;
-	}
-	const char *u = strstr(s, "\"completion_tokens\":");
-	if (u) completion = atol(u + 20);
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-	(void)ud;
-	for (size_t i = 0; i < size * n; i++) {
-		if (p[i] == '\n') {
-			line[len] = 0;
-			on_line(line);
-			len = 0;
-		} else if (len < sizeof line - 1) {
-			line[len++] = p[i];
-		}
-	}
-	return size * n;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc != 3) return 2;
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	h = curl_slist_append(h, "Expect:");
-	curl_easy_setopt(c, CURLOPT_URL, argv[1]);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, argv[2]);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	double t0 = now_ms();
-	CURLcode rc = curl_easy_perform(c);
-	long st = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
-	if (rc || st != 200 || !chunks) {
-		fprintf(stderr, "sse-stream: %s, HTTP %ld, %ld chunks\n", curl_easy_strerror(rc), st, chunks);
-		return 1;
-	}
-	printf("%.3f %.3f %.3f %ld %ld\n", t0, t_first, t_last, chunks, completion);
-	return 0;
-}
-CEOF
+# ---- the client (bench/sse_client.c): prints
+# "t_sent_ms t_first_ms t_last_ms content_chunks completion_tokens prompt_tokens" ----
 # shellcheck disable=SC2046
-${CC:-cc} -O2 -o "$TMP/sse-stream" "$TMP/sse-stream.c" $(pkg-config --cflags --libs libcurl)
+${CC:-cc} -O2 -o "$TMP/sse-stream" "$(dirname "$0")/sse_client.c" $(pkg-config --cflags --libs libcurl)
 
 mkdir -p "$TMP/home"
 env -u SAM_MODEL -u SAM_API_MODEL SAM_HOME="$TMP/home" SAM_LOG=warn \
@@ -155,7 +86,7 @@ round() {
 	done
 	for p in $pids; do wait "$p" || { echo "bench/api_concurrency.sh: a stream failed" >&2; exit 1; }; done
 	# shellcheck disable=SC2086
-	awk 'NF == 5 {if (s == "" || $1 < s) s = $1; if ($3 > e) e = $3; tok += $5; per += ($5 - 1) / (($3 - $2) / 1000); k++}
+	awk 'NF == 6 {if (s == "" || $1 < s) s = $1; if ($3 > e) e = $3; tok += $5; per += ($5 - 1) / (($3 - $2) / 1000); k++}
 		END {if (k == 0 || e <= s) {print "0 0 0 0"; exit} printf "%.2f %d %.3f %.2f\n", tok / ((e - s) / 1000), tok, (e - s) / 1000, per / k}' $files
 }
 
