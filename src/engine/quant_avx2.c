@@ -15,17 +15,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "engine/quant_avx2_util.h"
 #include "engine/quant_simd.h"
-
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-
-AVX2 static inline float hsum(__m256 v)
-{
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
 
 /* 8 int32 partial sums of x[i]*y[i] over 32 signed bytes. */
 AVX2 static inline __m256 dot_i8(__m256i x, __m256i y)
@@ -35,11 +26,6 @@ AVX2 static inline __m256 dot_i8(__m256i x, __m256i y)
 	__m256i p16 = _mm256_maddubs_epi16(ax, sy);
 	__m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 	return _mm256_cvtepi32_ps(p32);
-}
-
-AVX2 static inline float h2f(uint16_t h)
-{
-	return _cvtsh_ss(h);
 }
 
 AVX2 float quant_avx2_q8_0_dot(int64_t n, const void *wv, const void *av)
@@ -52,7 +38,7 @@ AVX2 float quant_avx2_q8_0_dot(int64_t n, const void *wv, const void *av)
 		__m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
 		acc = _mm256_fmadd_ps(d, dot_i8(x, y), acc);
 	}
-	return hsum(acc);
+	return hsum8(acc);
 }
 
 /* 16 int16 pair sums of a Q4_0 x Q8_0 block (|sum| <= 2*8*127) */
@@ -154,7 +140,7 @@ AVX2 float quant_avx2_q4_1_dot(int64_t n, const void *wv, const void *av)
 		__m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
 		acc = _mm256_fmadd_ps(d, dot_u8(nibbles(w[i].qs), y), acc);
 	}
-	return hsum(acc) + mins;
+	return hsum8(acc) + mins;
 }
 
 /* 8 lanes of a Q5_0 x Q8_0 block, as floats */
@@ -177,7 +163,7 @@ AVX2 float quant_avx2_q5_0_dot(int64_t n, const void *wv, const void *av)
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), q1, acc);
 	}
 	for (; i < nb; i++) acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), q5_0_block(w + i, a + i), acc);
-	return hsum(acc);
+	return hsum8(acc);
 }
 
 AVX2 float quant_avx2_q5_1_dot(int64_t n, const void *wv, const void *av)
@@ -193,7 +179,7 @@ AVX2 float quant_avx2_q5_1_dot(int64_t n, const void *wv, const void *av)
 		__m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
 		acc = _mm256_fmadd_ps(dot_u8(x, y), d, acc);
 	}
-	return hsum(acc) + mins;
+	return hsum8(acc) + mins;
 }
 
 /* 8 bf16 -> float: the bits go to the top half of each lane. */
@@ -215,7 +201,7 @@ AVX2 float quant_avx2_bf16_dot(int64_t n, const void *wv, const void *av)
 		c2 = _mm256_add_ps(_mm256_mul_ps(bf16x8(w + i + 16), bf16x8(a + i + 16)), c2);
 		c3 = _mm256_add_ps(_mm256_mul_ps(bf16x8(w + i + 24), bf16x8(a + i + 24)), c3);
 	}
-	double s = (double)hsum(_mm256_add_ps(_mm256_add_ps(c0, c2), _mm256_add_ps(c1, c3)));
+	double s = (double)hsum8(_mm256_add_ps(_mm256_add_ps(c0, c2), _mm256_add_ps(c1, c3)));
 	for (; i < n; i++) s += (double)(bf16_to_f32(w[i]) * bf16_to_f32(a[i]));
 	return (float)s;
 }
@@ -232,7 +218,7 @@ AVX2 float quant_avx2_f32_dot(int64_t n, const void *wv, const void *av)
 		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(a + i + 24), s3);
 	}
 	for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), s0);
-	float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 	for (; i < n; i++) s += w[i] * a[i];
 	return s;
 }
@@ -250,7 +236,7 @@ AVX2 float quant_avx2_f16_dot(int64_t n, const void *wv, const void *av)
 		s0 = _mm256_fmadd_ps(w0, a0, s0);
 		s1 = _mm256_fmadd_ps(w1, a1, s1);
 	}
-	float s = hsum(_mm256_add_ps(s0, s1));
+	float s = hsum8(_mm256_add_ps(s0, s1));
 	for (; i < n; i++) s += h2f(w[i]) * h2f(a[i]);
 	return s;
 }

@@ -17,22 +17,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "engine/quant_avx2_util.h"
 #include "engine/quant_simd.h"
-
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-
-AVX2 static inline float hsum8(__m256 v)
-{
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
-AVX2 static inline float h2f(uint16_t h)
-{
-	return _cvtsh_ss(h);
-}
 
 /*
  * The 6-bit scales and mins of a Q4_K/Q5_K super-block (packing in
