@@ -31,6 +31,11 @@ struct sam_tensor {
 	int64_t cols;    /* ne[0]: elements per row */
 	int64_t rows;    /* ne[1] */
 	size_t row_bytes;
+	/*
+	 * data is in the repacked layout of its type (quant_traits.repack),
+	 * in memory the model owns: only the type's gemm_packed reads it.
+	 */
+	bool packed;
 };
 
 struct sam_layer {

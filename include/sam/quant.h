@@ -152,6 +152,28 @@ struct quant_traits {
 	 * even) where files use 1/d and ties away from zero.
 	 */
 	void (*quantize)(const float *src, void *dst, int64_t n);
+	/*
+	 * A tile of a matrix product, NULL where the type has none (then loop
+	 * over vec_dot): for r < nr and c < nc,
+	 *   out[c*os + r] = vec_dot(n, w + r*ws, a + c*as),
+	 * bit for bit, with w rows ws bytes apart and activation columns as
+	 * bytes apart. Loading each weight block once for several columns is
+	 * what makes prompts and batched decoding faster than one dot product
+	 * at a time.
+	 */
+	void (*gemm)(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *out,
+		     size_t os);
+	/*
+	 * Optional, both or neither: repack rewrites a whole [rows][cols]
+	 * tensor (rows a multiple of 8) into a layout of the same size that
+	 * gemm_packed reads faster; gemm_packed is gemm for such data, with
+	 * w at a multiple of 8 rows, ws still the bytes of one original row,
+	 * nr a multiple of 8, and the same results bit for bit. Packed data
+	 * is for gemm_packed only (no row of it is a row of the type).
+	 */
+	void (*repack)(const void *src, void *dst, int64_t rows, int64_t cols);
+	void (*gemm_packed)(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			    float *out, size_t os);
 };
 
 /*

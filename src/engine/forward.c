@@ -175,24 +175,51 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 
 struct mm_job {
 	const struct sam_tensor *w;
+	const struct quant_traits *qt;
 	const void *act;    /* B rows of activations in w's activation type */
 	size_t act_stride;  /* bytes between activation rows */
 	float *out;         /* [B][w->rows] */
 	int B;
-	float (*dot)(int64_t, const void *, const void *);
 };
+
+/*
+ * Columns per pass over a thread's rows: their activations stay in the L2
+ * cache while the weights stream past them once.
+ */
+#define MM_ACT_BYTES (256 << 10)
+/* Rows are split between threads in whole tiles of the gemm kernels. */
+#define MM_ROW_TILE 8
 
 static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_job *j = arg;
-	int64_t rows = j->w->rows, chunk = (rows + nth - 1) / nth;
-	int64_t r0 = chunk * ith, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-	const uint8_t *w = j->w->data;
+	int64_t rows = j->w->rows, tiles = (rows + MM_ROW_TILE - 1) / MM_ROW_TILE;
+	int64_t per = (tiles + nth - 1) / nth * MM_ROW_TILE;
+	int64_t r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
+	if (r0 >= r1) return;
+	const uint8_t *w = (const uint8_t *)j->w->data + (size_t)r0 * j->w->row_bytes;
 	const uint8_t *a = j->act;
-	for (int64_t r = r0; r < r1; r++) {
-		const void *wr = w + (size_t)r * j->w->row_bytes;
-		for (int b = 0; b < j->B; b++)
-			j->out[(size_t)b * (size_t)rows + (size_t)r] = j->dot(j->w->cols, wr, a + (size_t)b * j->act_stride);
+	float *out = j->out + r0;
+	int cb = (int)(MM_ACT_BYTES / j->act_stride);
+	if (cb < 4) cb = 4;
+	if (j->w->packed) {
+		for (int c0 = 0; c0 < j->B; c0 += cb)
+			j->qt->gemm_packed(j->w->cols, w, j->w->row_bytes, (int)(r1 - r0), a + (size_t)c0 * j->act_stride,
+					   j->act_stride, j->B - c0 < cb ? j->B - c0 : cb, out + (size_t)c0 * (size_t)rows,
+					   (size_t)rows);
+		return;
+	}
+	if (!j->qt->gemm) {
+		for (int64_t r = 0; r < r1 - r0; r++)
+			for (int b = 0; b < j->B; b++)
+				out[(size_t)b * (size_t)rows + (size_t)r] =
+					j->qt->vec_dot(j->w->cols, w + (size_t)r * j->w->row_bytes, a + (size_t)b * j->act_stride);
+		return;
+	}
+	for (int c0 = 0; c0 < j->B; c0 += cb) {
+		int nc = j->B - c0 < cb ? j->B - c0 : cb;
+		j->qt->gemm(j->w->cols, w, j->w->row_bytes, (int)(r1 - r0), a + (size_t)c0 * j->act_stride, j->act_stride,
+			    nc, out + (size_t)c0 * (size_t)rows, (size_t)rows);
 	}
 }
 
@@ -204,7 +231,7 @@ static void matmul(struct sam_ctx *c, float *out, const struct sam_tensor *w, co
 		   bool reuse)
 {
 	const struct quant_traits *qt = quant_traits(w->type);
-	struct mm_job j = { .w = w, .out = out, .B = B, .dot = qt->vec_dot };
+	struct mm_job j = { .w = w, .qt = qt, .out = out, .B = B };
 	if (qt->act_type == GGML_TYPE_F32) {
 		j.act = x;
 		j.act_stride = (size_t)w->cols * sizeof(float);

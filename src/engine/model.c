@@ -3,9 +3,13 @@
  * Every tensor's type and shape is checked here, once, so the forward pass
  * can trust them.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "sam/ggml_types.h"
 #include "sam/model.h"
@@ -203,6 +207,54 @@ static int load_tensors(struct loader *ld)
 	return rc == SAM_ENOTFOUND ? 0 : rc;
 }
 
+/* Matrix i of those that only matrix products read (candidates for repacking), NULL past the last. */
+static struct sam_tensor *product_weight(struct sam_model *m, int i)
+{
+	static const size_t member[7] = { offsetof(struct sam_layer, wq),     offsetof(struct sam_layer, wk),
+					  offsetof(struct sam_layer, wv),     offsetof(struct sam_layer, wo),
+					  offsetof(struct sam_layer, w_gate), offsetof(struct sam_layer, w_up),
+					  offsetof(struct sam_layer, w_down) };
+	if (!m->layers) return NULL;
+	if (i < m->hp.n_layer * 7) return (struct sam_tensor *)((char *)&m->layers[i / 7] + member[i % 7]);
+	/* a tied output table is also read by rows, for embeddings */
+	return i == m->hp.n_layer * 7 && !m->tied_output ? &m->output : NULL;
+}
+
+/*
+ * Rewrite the weights whose type has a faster layout for the CPU's gemm
+ * (llama.cpp does the same on load). The copy replaces the mapped pages,
+ * which are handed back to the page cache, so resident memory stays the
+ * size of the model. A failed allocation keeps the mapped layout: slower,
+ * not wrong.
+ */
+static void repack_weights(struct sam_model *m)
+{
+	const char *off = getenv("SAM_NO_REPACK");
+	if (off && *off && strcmp(off, "0")) return;
+	long page = sysconf(_SC_PAGESIZE);
+	struct sam_tensor *t;
+	for (int i = 0; (t = product_weight(m, i)); i++) {
+		const struct quant_traits *qt = quant_traits(t->type);
+		if (!qt->repack || t->rows % 8 || t->packed) continue;
+		size_t bytes = (size_t)t->rows * t->row_bytes;
+		void *p = NULL;
+		if (posix_memalign(&p, 64, bytes)) continue;
+		qt->repack(t->data, p, t->rows, t->cols);
+		uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+		uintptr_t b = ((uintptr_t)t->data + bytes) & ~((uintptr_t)page - 1);
+		if (page > 0 && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+		t->data = p;
+		t->packed = true;
+	}
+}
+
+static void free_packed(struct sam_model *m)
+{
+	struct sam_tensor *t;
+	for (int i = 0; (t = product_weight(m, i)); i++)
+		if (t->packed) free((void *)t->data);
+}
+
 int sam_model_load(struct sam_model *m, const char *path, struct sam_error *err)
 {
 	memset(m, 0, sizeof *m);
@@ -213,6 +265,7 @@ int sam_model_load(struct sam_model *m, const char *path, struct sam_error *err)
 	if ((rc = tok_load(&m->vocab, &m->gguf, err))) goto fail;
 	m->hp.n_vocab = (int)m->vocab.n_tokens;
 	if ((rc = load_tensors(&ld))) goto fail;
+	repack_weights(m);
 	return 0;
 fail:
 	sam_error_prefix(err, path);
@@ -223,6 +276,7 @@ fail:
 void sam_model_free(struct sam_model *m)
 {
 	tok_free(&m->vocab);
+	free_packed(m);
 	free(m->layers);
 	gguf_close(&m->gguf);
 	memset(m, 0, sizeof *m);

@@ -560,6 +560,13 @@ static void pick_kernels(void)
 		traits[GGML_TYPE_Q4_K].vec_dot = quant_avx2_q4_K_dot;
 		traits[GGML_TYPE_Q5_K].vec_dot = quant_avx2_q5_K_dot;
 		traits[GGML_TYPE_Q6_K].vec_dot = quant_avx2_q6_K_dot;
+		traits[GGML_TYPE_Q8_0].gemm = quant_avx2_q8_0_gemm;
+		traits[GGML_TYPE_Q5_0].gemm = quant_avx2_q5_0_gemm;
+		traits[GGML_TYPE_Q4_0].gemm = quant_avx2_q4_0_gemm;
+		traits[GGML_TYPE_Q4_0].repack = quant_avx2_q4_0_repack8;
+		traits[GGML_TYPE_Q4_0].gemm_packed = quant_avx2_q4_0x8_gemm;
+		traits[GGML_TYPE_Q4_K].gemm = quant_avx2_q4_K_gemm;
+		traits[GGML_TYPE_Q6_K].gemm = quant_avx2_q6_K_gemm;
 		simd_name = "avx2";
 	}
 #endif

@@ -109,24 +109,6 @@ AVX2 static inline __m256 dot_u8(__m256i x, __m256i y)
 	return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-/* The 32 nibbles of qs[16]: low nibbles are elements 0..15, high nibbles 16..31. */
-AVX2 static inline __m256i nibbles(const uint8_t *qs)
-{
-	__m128i q = _mm_loadu_si128((const __m128i *)qs);
-	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
-}
-
-/* 0xff in byte j where bit j of the little-endian uint32 at qh is set, else 0. */
-AVX2 static inline __m256i bit_bytes(const uint8_t *qh)
-{
-	uint32_t h;
-	memcpy(&h, qh, 4);
-	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
-						2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-	const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
-	__m256i b = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread), bit);
-	return _mm256_cmpeq_epi8(b, bit);
-}
 
 AVX2 float quant_avx2_q4_1_dot(int64_t n, const void *wv, const void *av)
 {

@@ -20,46 +20,6 @@
 #include "engine/quant_avx2_util.h"
 #include "engine/quant_simd.h"
 
-/*
- * The 6-bit scales and mins of a Q4_K/Q5_K super-block (packing in
- * sam/quant.h), 4 per 32-bit word: bytes 0-3 of the scales field are a,
- * 4-7 b, 8-11 c. sc 0-3 and mn 0-3 are the low 6 bits of a and b; sc 4-7
- * take the low nibbles of c with the top 2 bits of a as bits 4-5, mn 4-7
- * the high nibbles of c with the top 2 bits of b.
- */
-AVX2 static inline void k4_scales(const uint8_t s[K_SCALE_SIZE], __m128i *sc16, __m128i *mn16)
-{
-	uint32_t a, b, c;
-	memcpy(&a, s, 4);
-	memcpy(&b, s + 4, 4);
-	memcpy(&c, s + 8, 4);
-	uint32_t sc_lo = a & 0x3f3f3f3f, sc_hi = (c & 0x0f0f0f0f) | ((a >> 2) & 0x30303030);
-	uint32_t mn_lo = b & 0x3f3f3f3f, mn_hi = ((c >> 4) & 0x0f0f0f0f) | ((b >> 2) & 0x30303030);
-	*sc16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
-	*mn16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
-}
-
-/*
- * The min term of a Q4_K/Q5_K super-block in 4 int32 lanes: lane k is
- * mn[2k]*S[2k] + mn[2k+1]*S[2k+1], S[j] the sum of the activations of
- * sub-block j (two bsums).
- */
-AVX2 static inline __m128i min_products(__m128i mn16, const int16_t bsums[16])
-{
-	__m256i b = _mm256_loadu_si256((const __m256i *)bsums);
-	__m128i s = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
-	return _mm_madd_epi16(mn16, s);
-}
-
-/* int16 j of the 8 in v, in all 16 int16 of a vector */
-#define BCAST16(v256, j) _mm256_shuffle_epi8((v256), _mm256_set1_epi16((short)((2 * (j) + 1) << 8 | 2 * (j))))
-
-/* sum of scale * w[i] * y[i] over 32 bytes into 8 int32 lanes; w unsigned < 64 */
-AVX2 static inline __m256i scaled_dot(__m256i w, const int8_t *y, __m256i scale16)
-{
-	return _mm256_madd_epi16(scale16, _mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)y)));
-}
-
 /* sub-blocks 2p (low nibbles) and 2p+1 (high nibbles) of a Q4_K super-block, plus extra high bits */
 AVX2 static inline __m256i k4_pair(const struct block_q8_K *a, __m256i q, __m256i hi0, __m256i hi1, __m256i sc,
 				   int p)
@@ -93,9 +53,7 @@ AVX2 float quant_avx2_q4_K_dot(int64_t n, const void *wv, const void *av)
 					       k4_pair(&a[i], _mm256_loadu_si256(q + 3), zero, zero, sc, 3));
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(s01, s23)), acc);
 	}
-	__m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
-	m = _mm_add_ss(m, _mm_movehdup_ps(m));
-	return hsum8(acc) + _mm_cvtss_f32(m);
+	return hsum8(acc) + hsum4(acc_min);
 }
 
 /* bit j of each byte of h, moved to bit 4 (16); the mask drops what crossed bytes */
@@ -137,37 +95,14 @@ AVX2 float quant_avx2_q5_K_dot(int64_t n, const void *wv, const void *av)
 	return hsum8(acc) + mins;
 }
 
-/*
- * Chunk c (elements 32c .. 32c+31 of the 128 in qc) of a Q6_K half: levels
- * qc in [0, 63], the scale of bytes 0-15 int8 number lo of sc8, of bytes
- * 16-31 number lo+1.
- */
-AVX2 static inline __m256i q6_chunk(__m256i qc, const int8_t *y, __m128i sc8, int lo)
-{
-	__m256i yv = _mm256_loadu_si256((const __m256i *)y);
-	/* (q - 32) * y per pair, without leaving int16 */
-	__m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(qc, yv), _mm256_maddubs_epi16(_mm256_set1_epi8(32), yv));
-	__m128i pick = _mm_set_epi64x((long long)(0x0101010101010101ull * (uint64_t)(lo + 1)),
-				      (long long)(0x0101010101010101ull * (uint64_t)lo));
-	__m256i scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
-	return _mm256_madd_epi16(scale, p16);
-}
-
+/* sum over Q6_K half h (128 elements) of the scaled products with y */
 AVX2 static inline __m256i q6_half(const struct block_q6_K *w, const int8_t *y, __m128i sc8, int h)
 {
-	const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
-	__m256i ql0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
-	__m256i ql1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
-	__m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
-	__m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
-	__m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-				     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
-	__m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-				     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
-	__m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-				     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
-	__m256i s01 = _mm256_add_epi32(q6_chunk(q0, y, sc8, 8 * h), q6_chunk(q1, y + 32, sc8, 8 * h + 2));
-	__m256i s23 = _mm256_add_epi32(q6_chunk(q2, y + 64, sc8, 8 * h + 4), q6_chunk(q3, y + 96, sc8, 8 * h + 6));
+	__m256i q[4];
+	q6_levels(w->ql, w->qh, h, q);
+	__m256i s01 = _mm256_add_epi32(q6_chunk(q[0], y, q6_scale(sc8, 8 * h)), q6_chunk(q[1], y + 32, q6_scale(sc8, 8 * h + 2)));
+	__m256i s23 = _mm256_add_epi32(q6_chunk(q[2], y + 64, q6_scale(sc8, 8 * h + 4)),
+				       q6_chunk(q[3], y + 96, q6_scale(sc8, 8 * h + 6)));
 	return _mm256_add_epi32(s01, s23);
 }
 

@@ -8,6 +8,7 @@
 #define SAM_ENGINE_QUANT_SIMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sam/quant.h"
@@ -75,5 +76,24 @@ float quant_avx2_bf16_dot(int64_t n, const void *w, const void *a);
 float quant_avx2_q4_K_dot(int64_t n, const void *w, const void *a);
 float quant_avx2_q5_K_dot(int64_t n, const void *w, const void *a);
 float quant_avx2_q6_K_dot(int64_t n, const void *w, const void *a);
+
+/*
+ * Tiles of matrix products (quant_avx2_gemm.c), the contract of
+ * quant_traits.gemm: results bit-identical to the type's AVX2 vec_dot.
+ */
+void quant_avx2_q8_0_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			  float *out, size_t os);
+void quant_avx2_q5_0_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			  float *out, size_t os);
+void quant_avx2_q4_0_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			  float *out, size_t os);
+/* Q4_0 in groups of 8 interleaved rows (layout in quant_avx2_gemm.c); rows % 8 == 0 */
+void quant_avx2_q4_0_repack8(const void *src, void *dst, int64_t rows, int64_t cols);
+void quant_avx2_q4_0x8_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			    float *out, size_t os);
+void quant_avx2_q4_K_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			  float *out, size_t os);
+void quant_avx2_q6_K_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			  float *out, size_t os);
 
 #endif

@@ -700,3 +700,87 @@ TEST(quant_simd_extreme_blocks)
 		}
 	}
 }
+
+/* ---- gemm tiles ------------------------------------------------------------------ */
+
+/*
+ * Every output of a tile equals vec_dot of its row and column bit for bit,
+ * whatever the shape: full tiles, ragged row and column remainders, one
+ * column (decoding), with rows and columns at strides wider than a row.
+ */
+static void check_gemm(uint32_t type, int64_t n, int nr, int nc, bool packed)
+{
+	const struct quant_traits *qt = quant_traits(type), *at = quant_traits(qt->act_type);
+	if (!qt->gemm || (packed && !qt->repack)) return;
+	size_t ws = quant_row_size(type, n) + 64, as = quant_row_size(qt->act_type, n) + 32;
+	uint8_t *w = calloc((size_t)nr, ws), *a = calloc((size_t)nc, as);
+	size_t os = (size_t)nr + 3;
+	float *out = malloc((size_t)nc * os * sizeof *out), *x = malloc((size_t)n * sizeof *x);
+	for (int r = 0; r < nr; r++) {
+		for (int64_t i = 0; i < n; i++) x[i] = frand() * (1.0f + (float)(r % 5));
+		qt->quantize(x, w + (size_t)r * ws, n);
+	}
+	for (int c = 0; c < nc; c++) {
+		for (int64_t i = 0; i < n; i++) x[i] = frand() * 3.0f;
+		at->from_float(x, a + (size_t)c * as, n);
+	}
+	for (size_t i = 0; i < (size_t)nc * os; i++) out[i] = NAN;
+	if (packed) {
+		/* the packed layout has no gap between rows */
+		size_t rb = quant_row_size(type, n);
+		uint8_t *dense = malloc((size_t)nr * rb), *pk = malloc((size_t)nr * rb);
+		for (int r = 0; r < nr; r++) memcpy(dense + (size_t)r * rb, w + (size_t)r * ws, rb);
+		qt->repack(dense, pk, nr, n);
+		qt->gemm_packed(n, pk, rb, nr, a, as, nc, out, os);
+		free(dense), free(pk);
+	} else {
+		qt->gemm(n, w, ws, nr, a, as, nc, out, os);
+	}
+	int bad = 0;
+	for (int c = 0; c < nc; c++)
+		for (int r = 0; r < nr; r++) {
+			float want = qt->vec_dot(n, w + (size_t)r * ws, a + (size_t)c * as), got = out[(size_t)c * os + r];
+			if (memcmp(&got, &want, 4) && bad++ < 3)
+				CHECKF(0, "%s n=%lld %dx%d: out[%d][%d] = %.9g, vec_dot %.9g", ggml_type_name(type),
+				       (long long)n, nr, nc, c, r, (double)got, (double)want);
+		}
+	CHECKF(!bad, "%s %dx%d: %d outputs differ from vec_dot", ggml_type_name(type), nr, nc, bad);
+	for (int c = 0; c < nc; c++) /* the gap between columns is left alone */
+		for (size_t r = (size_t)nr; r < os; r++) CHECK(isnan(out[(size_t)c * os + r]));
+	free(w), free(a), free(out), free(x);
+}
+
+TEST(quant_gemm_matches_vec_dot)
+{
+	static const uint32_t types[] = { GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_K,
+					  GGML_TYPE_Q6_K };
+	static const int shapes[][2] = { { 1, 1 }, { 8, 1 }, { 13, 1 }, { 16, 2 }, { 12, 5 }, { 19, 7 }, { 3, 9 } };
+	int tested = 0;
+	for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+		if (!quant_traits(types[t])->gemm) continue;
+		tested++;
+		for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+			check_gemm(types[t], 256, shapes[s][0], shapes[s][1], false);
+			check_gemm(types[t], 1536, shapes[s][0], shapes[s][1], false);
+		}
+	}
+	printf("    %d types with gemm tiles (%s)\n", tested, quant_simd_name());
+}
+
+/* Repacked layouts: whole groups of 8 rows, many columns, rows longer than one pass of activation sums. */
+TEST(quant_gemm_packed_matches_vec_dot)
+{
+	int tested = 0;
+	for (uint32_t type = 0; type < GGML_TYPE_COUNT; type++) {
+		const struct quant_traits *qt = quant_traits(type);
+		if (!qt || !qt->repack) continue;
+		CHECKF(qt->gemm_packed != NULL, "%s: repack without gemm_packed", ggml_type_name(type));
+		tested++;
+		check_gemm(type, 256, 8, 1, true);
+		check_gemm(type, 256, 24, 5, true);
+		check_gemm(type, 1536, 16, 64, true);
+		check_gemm(type, 4096, 8, 3, true);
+		check_gemm(type, 32 * 5000, 8, 2, true); /* 5000 blocks: more than one range of sums */
+	}
+	printf("    %d types repacked (%s)\n", tested, quant_simd_name());
+}
