@@ -15,6 +15,7 @@
 #include "sam/ggml_types.h"
 #include "sam/model.h"
 #include "sam/quant.h"
+#include "engine/vec.h"
 
 #define MAX_CTX (1 << 24)
 /*
@@ -173,12 +174,16 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 	for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
+/* Up to 3 products of the same activations, run as one job: one wake-up of the pool, not 3. */
+#define MM_MAX 3
+
 struct mm_job {
-	const struct sam_tensor *w;
-	const struct quant_traits *qt;
-	const void *act;    /* B rows of activations in w's activation type */
+	int n;                                /* products */
+	const struct sam_tensor *w[MM_MAX];
+	float *out[MM_MAX];                   /* [B][w->rows] each */
+	const struct quant_traits *qt[MM_MAX];
+	const void *act;    /* B rows of activations in the weights' activation type */
 	size_t act_stride;  /* bytes between activation rows */
-	float *out;         /* [B][w->rows] */
 	int B;
 };
 
@@ -190,66 +195,79 @@ struct mm_job {
 /* Rows are split between threads in whole tiles of the gemm kernels. */
 #define MM_ROW_TILE 8
 
-static void mm_worker(void *arg, int ith, int nth)
+/* This thread's share of product k. */
+static void mm_rows(const struct mm_job *j, int k, int ith, int nth)
 {
-	struct mm_job *j = arg;
-	int64_t rows = j->w->rows, tiles = (rows + MM_ROW_TILE - 1) / MM_ROW_TILE;
+	const struct sam_tensor *t = j->w[k];
+	const struct quant_traits *qt = j->qt[k];
+	int64_t rows = t->rows, tiles = (rows + MM_ROW_TILE - 1) / MM_ROW_TILE;
 	int64_t per = (tiles + nth - 1) / nth * MM_ROW_TILE;
 	int64_t r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
 	if (r0 >= r1) return;
-	const uint8_t *w = (const uint8_t *)j->w->data + (size_t)r0 * j->w->row_bytes;
+	const uint8_t *w = (const uint8_t *)t->data + (size_t)r0 * t->row_bytes;
 	const uint8_t *a = j->act;
-	float *out = j->out + r0;
-	int cb = (int)(MM_ACT_BYTES / j->act_stride);
-	if (cb < 4) cb = 4;
-	if (j->w->packed) {
-		for (int c0 = 0; c0 < j->B; c0 += cb)
-			j->qt->gemm_packed(j->w->cols, w, j->w->row_bytes, (int)(r1 - r0), a + (size_t)c0 * j->act_stride,
-					   j->act_stride, j->B - c0 < cb ? j->B - c0 : cb, out + (size_t)c0 * (size_t)rows,
-					   (size_t)rows);
-		return;
-	}
-	if (!j->qt->gemm) {
+	float *out = j->out[k] + r0;
+	if (!qt->gemm) {
 		for (int64_t r = 0; r < r1 - r0; r++)
 			for (int b = 0; b < j->B; b++)
 				out[(size_t)b * (size_t)rows + (size_t)r] =
-					j->qt->vec_dot(j->w->cols, w + (size_t)r * j->w->row_bytes, a + (size_t)b * j->act_stride);
+					qt->vec_dot(t->cols, w + (size_t)r * t->row_bytes, a + (size_t)b * j->act_stride);
 		return;
 	}
+	int cb = (int)(MM_ACT_BYTES / j->act_stride);
+	if (cb < 4) cb = 4;
 	for (int c0 = 0; c0 < j->B; c0 += cb) {
 		int nc = j->B - c0 < cb ? j->B - c0 : cb;
-		j->qt->gemm(j->w->cols, w, j->w->row_bytes, (int)(r1 - r0), a + (size_t)c0 * j->act_stride, j->act_stride,
-			    nc, out + (size_t)c0 * (size_t)rows, (size_t)rows);
+		(t->packed ? qt->gemm_packed : qt->gemm)(t->cols, w, t->row_bytes, (int)(r1 - r0),
+							 a + (size_t)c0 * j->act_stride, j->act_stride, nc,
+							 out + (size_t)c0 * (size_t)rows, (size_t)rows);
 	}
+}
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+	const struct mm_job *j = arg;
+	for (int k = 0; k < j->n; k++) mm_rows(j, k, ith, nth);
 }
 
 /*
- * out[B][w.rows] = x[B][w.cols] . w^T. With reuse, x was already converted
- * for a weight of the same activation type by the previous call.
+ * out[k][B][w[k].rows] = x[B][cols] . w[k]^T for k < n: products of the
+ * same activations x (all w[k] have cols columns). Weights whose types
+ * take the same activation type share one conversion of x and one job.
  */
-static void matmul(struct sam_ctx *c, float *out, const struct sam_tensor *w, const float *x, int B,
-		   bool reuse)
+static void matmul_n(struct sam_ctx *c, int n, float *const *out, const struct sam_tensor *const *w, const float *x,
+		     int B)
 {
-	const struct quant_traits *qt = quant_traits(w->type);
-	struct mm_job j = { .w = w, .qt = qt, .out = out, .B = B };
-	if (qt->act_type == GGML_TYPE_F32) {
-		j.act = x;
-		j.act_stride = (size_t)w->cols * sizeof(float);
-	} else {
-		const struct quant_traits *at = quant_traits(qt->act_type);
-		j.act = c->act;
-		j.act_stride = quant_row_size(qt->act_type, w->cols);
-		if (!reuse)
+	for (int k0 = 0; k0 < n;) {
+		struct mm_job j = { .B = B };
+		uint32_t act_type = quant_traits(w[k0]->type)->act_type;
+		int64_t work = 0;
+		int k = k0;
+		for (; k < n && j.n < MM_MAX && quant_traits(w[k]->type)->act_type == act_type; k++, j.n++) {
+			j.w[j.n] = w[k];
+			j.out[j.n] = out[k];
+			j.qt[j.n] = quant_traits(w[k]->type);
+			work += w[k]->rows * w[k]->cols * B;
+		}
+		int64_t cols = w[k0]->cols;
+		if (act_type == GGML_TYPE_F32) {
+			j.act = x;
+			j.act_stride = (size_t)cols * sizeof(float);
+		} else {
+			const struct quant_traits *at = quant_traits(act_type);
+			j.act = c->act;
+			j.act_stride = quant_row_size(act_type, cols);
 			for (int b = 0; b < B; b++)
-				at->from_float(x + (size_t)b * (size_t)w->cols, (uint8_t *)c->act + (size_t)b * j.act_stride,
-					       w->cols);
+				at->from_float(x + (size_t)b * (size_t)cols, (uint8_t *)c->act + (size_t)b * j.act_stride, cols);
+		}
+		run_job(c, mm_worker, &j, work);
+		k0 = k;
 	}
-	run_job(c, mm_worker, &j, w->rows * w->cols * B);
 }
 
-static bool same_act(const struct sam_tensor *a, const struct sam_tensor *b)
+static void matmul(struct sam_ctx *c, float *out, const struct sam_tensor *w, const float *x, int B)
 {
-	return quant_traits(a->type)->act_type == quant_traits(b->type)->act_type;
+	matmul_n(c, 1, &out, &w, x, B);
 }
 
 /* cos/sin for every rotated pair at position pos, as ggml's rope cache. */
@@ -303,6 +321,7 @@ static void att_worker(void *arg, int ith, int nth)
 	int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
 	float scale = 1.0f / sqrtf((float)hd);
 	float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
+	const struct vec_ops *vo = vec_ops();
 	int total = j->n * hp->n_head;
 	for (int task = ith; task < total; task += nth) {
 		int b = task / hp->n_head, h = task % hp->n_head, kvh = h / group;
@@ -312,14 +331,7 @@ static void att_worker(void *arg, int ith, int nth)
 		const float *q = c->q + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
 		float max = -INFINITY;
 		for (int t = 0; t < n_kv; t++) {
-			const float *k = kc + (size_t)t * kv_dim + (size_t)kvh * hd;
-			float acc[8] = { 0 };
-			int i = 0;
-			for (; i + 8 <= hd; i += 8)
-				for (int u = 0; u < 8; u++) acc[u] += q[i + u] * k[i + u];
-			float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-			for (; i < hd; i++) s += q[i] * k[i];
-			sc[t] = s * scale;
+			sc[t] = vo->dot(q, kc + (size_t)t * kv_dim + (size_t)kvh * hd, hd) * scale;
 			if (sc[t] > max) max = sc[t];
 		}
 		double sum = 0.0;
@@ -330,11 +342,7 @@ static void att_worker(void *arg, int ith, int nth)
 		float inv = (float)(1.0 / sum);
 		float *out = c->att + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
 		memset(out, 0, (size_t)hd * sizeof(float));
-		for (int t = 0; t < n_kv; t++) {
-			const float *v = vc + (size_t)t * kv_dim + (size_t)kvh * hd;
-			float p = sc[t] * inv;
-			for (int i = 0; i < hd; i++) out[i] += p * v[i];
-		}
+		for (int t = 0; t < n_kv; t++) vo->axpy(out, sc[t] * inv, vc + (size_t)t * kv_dim + (size_t)kvh * hd, hd);
 	}
 }
 
@@ -383,9 +391,9 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		const struct sam_layer *L = &m->layers[l];
 		for (int b = 0; b < n; b++)
 			rmsnorm(c->xb + (size_t)b * dim, c->x + (size_t)b * dim, L->attn_norm.data, dim, hp->norm_eps);
-		matmul(c, c->q, &L->wq, c->xb, n, false);
-		matmul(c, c->k, &L->wk, c->xb, n, same_act(&L->wk, &L->wq));
-		matmul(c, c->v, &L->wv, c->xb, n, same_act(&L->wv, &L->wk));
+		float *qkv_out[3] = { c->q, c->k, c->v };
+		const struct sam_tensor *qkv[3] = { &L->wq, &L->wk, &L->wv };
+		matmul_n(c, 3, qkv_out, qkv, c->xb, n);
 		if (L->bq.data) add_bias(c->q, L->bq.data, n, q_dim);
 		if (L->bk.data) add_bias(c->k, L->bk.data, n, kv_dim);
 		if (L->bv.data) add_bias(c->v, L->bv.data, n, kv_dim);
@@ -402,25 +410,26 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		int64_t att_work = 0;
 		for (int b = 0; b < n; b++) att_work += (int64_t)(c->bpos[b] + 1) * q_dim * 2;
 		run_job(c, att_worker, &aj, att_work);
-		matmul(c, c->xb, &L->wo, c->att, n, false);
+		matmul(c, c->xb, &L->wo, c->att, n);
 		add_into(c->x, c->xb, (size_t)n * dim);
 
 		for (int b = 0; b < n; b++)
 			rmsnorm(c->xb + (size_t)b * dim, c->x + (size_t)b * dim, L->ffn_norm.data, dim, hp->norm_eps);
-		matmul(c, c->hb, &L->w_gate, c->xb, n, false);
-		matmul(c, c->hb2, &L->w_up, c->xb, n, same_act(&L->w_up, &L->w_gate));
+		float *ffn_out[2] = { c->hb, c->hb2 };
+		const struct sam_tensor *ffn[2] = { &L->w_gate, &L->w_up };
+		matmul_n(c, 2, ffn_out, ffn, c->xb, n);
 		for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) {
 			float g = c->hb[i];
 			c->hb[i] = (g / (1.0f + expf(-g))) * c->hb2[i];
 		}
-		matmul(c, c->xb, &L->w_down, c->hb, n, false);
+		matmul(c, c->xb, &L->w_down, c->hb, n);
 		add_into(c->x, c->xb, (size_t)n * dim);
 	}
 	c->n_logits = n_out;
 	for (int i = 0; i < n_out; i++)
 		rmsnorm(c->xb + (size_t)i * dim, c->x + (size_t)c->logit_rows[i] * dim, m->output_norm.data, dim,
 			hp->norm_eps);
-	if (n_out) matmul(c, c->logits, &m->output, c->xb, n_out, false);
+	if (n_out) matmul(c, c->logits, &m->output, c->xb, n_out);
 	return 0;
 }
 

@@ -561,6 +561,7 @@ static void pick_kernels(void)
 		traits[GGML_TYPE_Q5_K].vec_dot = quant_avx2_q5_K_dot;
 		traits[GGML_TYPE_Q6_K].vec_dot = quant_avx2_q6_K_dot;
 		traits[GGML_TYPE_Q8_0].gemm = quant_avx2_q8_0_gemm;
+		traits[GGML_TYPE_Q8_0].from_float = quant_avx2_q8_0_from_float;
 		traits[GGML_TYPE_Q5_0].gemm = quant_avx2_q5_0_gemm;
 		traits[GGML_TYPE_Q4_0].gemm = quant_avx2_q4_0_gemm;
 		traits[GGML_TYPE_Q4_0].repack = quant_avx2_q4_0_repack8;

@@ -223,6 +223,39 @@ AVX2 float quant_avx2_f16_dot(int64_t n, const void *wv, const void *av)
 	return s;
 }
 
+/*
+ * Activations to Q8_0 as quant.c's q8_0_from_float, byte for byte: amax of
+ * the block, d = amax/127 and the multiplier 127/amax in float, products
+ * rounded to nearest even (the default mode, as nearbyintf).
+ */
+AVX2 void quant_avx2_q8_0_from_float(const float *src, void *dst, int64_t n)
+{
+	struct block_q8_0 *b = dst;
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	for (int64_t i = 0; i < n / QK8_0; i++) {
+		const float *x = src + i * QK8_0;
+		__m256 v[4];
+		for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
+		__m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+					 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+		__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+		h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_max_ss(h, _mm_movehdup_ps(h));
+		float amax = _mm_cvtss_f32(h);
+		float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+		b[i].d = (uint16_t)_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
+		__m256 vid = _mm256_set1_ps(id);
+		__m256i q[4];
+		for (int k = 0; k < 4; k++)
+			q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		/* pack 32 int32 to 32 int8; the packs interleave 128-bit halves, the permute restores the order */
+		__m256i p16 = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+		__m256i p8 = _mm256_packs_epi16(p16, p16b);
+		p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+		_mm256_storeu_si256((__m256i *)b[i].qs, p8);
+	}
+}
+
 bool quant_avx2_usable(void)
 {
 	unsigned a, b, c, d;

@@ -65,6 +65,7 @@ static inline void quant_lanes8(const int8_t *x, const int8_t *y, int32_t lane[8
 
 /* True when this CPU and OS run AVX2, FMA and F16C code. */
 bool quant_avx2_usable(void);
+void quant_avx2_q8_0_from_float(const float *src, void *dst, int64_t n);
 float quant_avx2_q8_0_dot(int64_t n, const void *w, const void *a);
 float quant_avx2_q4_0_dot(int64_t n, const void *w, const void *a);
 float quant_avx2_q4_1_dot(int64_t n, const void *w, const void *a);

@@ -784,3 +784,20 @@ TEST(quant_gemm_packed_matches_vec_dot)
 	}
 	printf("    %d types repacked (%s)\n", tested, quant_simd_name());
 }
+
+/* The SIMD activation quantizer writes the portable one's bytes: ties, zeros, extremes. */
+TEST(quant_simd_activation_q8_0_matches_reference)
+{
+	enum { N = 32 * 64 };
+	static float x[N];
+	static struct block_q8_0 got[N / 32], want[N / 32];
+	for (int i = 0; i < N; i++) x[i] = frand() * (float)(1 + i % 7);
+	for (int i = 0; i < 32; i++) x[i] = 0.0f;                    /* a zero block */
+	for (int i = 32; i < 64; i++) x[i] = (float)(i - 48) * 0.5f; /* halves: ties after scaling */
+	x[64] = 127.0f, x[65] = -127.0f, x[66] = 63.5f;              /* id = 1: exact ties at .5 */
+	x[100] = 1e-30f;                                            /* tiny amax */
+	quant_traits(GGML_TYPE_Q8_0)->from_float(x, got, N);
+	quant_traits_ref(GGML_TYPE_Q8_0)->from_float(x, want, N);
+	for (int b = 0; b < N / 32; b++)
+		CHECKF(!memcmp(&got[b], &want[b], sizeof got[b]), "block %d differs (%s)", b, quant_simd_name());
+}

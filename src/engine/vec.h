@@ -1,0 +1,24 @@
+/*
+ * vec.h - the float loops of attention (scores q.k and the weighted sum of
+ * values), with AVX2 versions chosen at run time that give the same
+ * floats as the portable ones: 8 lanes of separately rounded products and
+ * sums, folded in a fixed order. No contraction into fused multiply-adds
+ * (the build is ISO C, which keeps it off).
+ */
+#ifndef SAM_ENGINE_VEC_H
+#define SAM_ENGINE_VEC_H
+
+struct vec_ops {
+	/* sum of x[i]*y[i]: lane u sums i = u mod 8 over whole groups of 8,
+	 * folded ((0+1)+(2+3))+((4+5)+(6+7)); the tail is added after, in order */
+	float (*dot)(const float *x, const float *y, int n);
+	/* y[i] += a * x[i] */
+	void (*axpy)(float *y, float a, const float *x, int n);
+};
+
+/* The fastest set this CPU runs (SAM_NO_SIMD=1: the portable one). */
+const struct vec_ops *vec_ops(void);
+/* The portable set, for tests. */
+const struct vec_ops *vec_ops_ref(void);
+
+#endif
