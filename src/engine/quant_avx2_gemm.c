@@ -29,6 +29,21 @@
 
 
 
+/*
+ * Weights stream from memory once per token. Asking for the bytes 1 KiB
+ * ahead of the one weight stream a thread reads took generation on
+ * qwen2.5-0.5b Q8_0 from ~65% to ~80% of the measured memory bandwidth:
+ * the hardware prefetcher alone does not run far enough ahead.
+ */
+#define PREFETCH_BYTES 1024
+
+/* the cache lines of the n bytes at p, PREFETCH_BYTES on */
+TILE void prefetch_ahead(const void *p, size_t n)
+{
+	UNROLL
+	for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)p + PREFETCH_BYTES + o, _MM_HINT_T0);
+}
+
 #define ROW(base, stride, r) ((const void *)((const uint8_t *)(base) + (size_t)(r) * (stride)))
 
 /* ---- Q8_0 and Q5_0: 8 float lanes per output, as their vec_dot --------------- */
@@ -66,6 +81,7 @@ TILE void lane_tile(enum lane_kind kind, int64_t nb, const void *w, size_t ws, c
 			y[c] = _mm256_loadu_si256((const __m256i *)b->qs);
 			da[c] = h2f(b->d);
 		}
+		if (RM == 1) prefetch_ahead((const uint8_t *)w + (size_t)i * (kind == LANE_Q8_0 ? 34 : 22), 1);
 		UNROLL
 		for (int r = 0; r < RM; r++) {
 			float dw;
@@ -248,6 +264,7 @@ TILE void q4_0x8_tile(int64_t i0, int64_t i1, const struct q4_0x8 *w, const void
 	for (int c = 0; c < RN; c++) acc[c] = i0 ? _mm256_loadu_ps(out + (size_t)c * os) : _mm256_setzero_ps();
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
 	for (int64_t i = i0; i < i1; i++) {
+		prefetch_ahead(&w[i], sizeof w[i]);
 		__m256i lo[4], hi[4];
 		UNROLL
 		for (int k = 0; k < 4; k++) {
@@ -335,6 +352,7 @@ TILE void q4_K_tile(int64_t nb, const struct block_q4_K *w, const void *a, size_
 	for (int c = 0; c < RN; c++) acc[c] = _mm256_setzero_ps(), acc_min[c] = _mm_setzero_ps();
 	const __m256i low4 = _mm256_set1_epi8(15);
 	for (int64_t i = 0; i < nb; i++) {
+		prefetch_ahead(&w[i], sizeof w[i]);
 		__m128i sc16, mn16;
 		k4_scales(w[i].scales, &sc16, &mn16);
 		__m256i sc = _mm256_set_m128i(sc16, sc16);
@@ -373,6 +391,7 @@ TILE void q6_K_tile(int64_t nb, const struct block_q6_K *w, const void *a, size_
 	UNROLL
 	for (int c = 0; c < RN; c++) acc[c] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
+		prefetch_ahead(&w[i], sizeof w[i]);
 		__m128i sc8 = _mm_loadu_si128((const __m128i *)w[i].scales);
 		const struct block_q8_K *y[4];
 		__m256i sumi[4];
