@@ -114,10 +114,11 @@ TILE void lane_gemm(enum lane_kind kind, int64_t n, const void *w, size_t ws, in
 		for (; r < nr; r++) lane_tile(kind, nb, ROW(w, ws, r), ws, a, as, out + r, os, 1, 1);
 		return;
 	}
+	/* 4 x 3 measured best of 2x2 .. 4x3 on prompts (within the noise of 4 x 2 and 3 x 2) */
 	for (; r + 4 <= nr; r += 4) {
 		int c = 0;
-		for (; c + 2 <= nc; c += 2)
-			lane_tile(kind, nb, ROW(w, ws, r), ws, ROW(a, as, c), as, out + (size_t)c * os + r, os, 4, 2);
+		for (; c + 3 <= nc; c += 3)
+			lane_tile(kind, nb, ROW(w, ws, r), ws, ROW(a, as, c), as, out + (size_t)c * os + r, os, 4, 3);
 		for (; c < nc; c++)
 			lane_tile(kind, nb, ROW(w, ws, r), ws, ROW(a, as, c), as, out + (size_t)c * os + r, os, 4, 1);
 	}
