@@ -329,9 +329,10 @@ static void att_worker(void *arg, int ith, int nth)
 		const float *kc = c->k_cache + kv_slot(c, j->layer, c->bseq[b]);
 		const float *vc = c->v_cache + kv_slot(c, j->layer, c->bseq[b]);
 		const float *q = c->q + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
+		vo->dots(sc, q, kc + (size_t)kvh * hd, kv_dim, n_kv, hd);
 		float max = -INFINITY;
 		for (int t = 0; t < n_kv; t++) {
-			sc[t] = vo->dot(q, kc + (size_t)t * kv_dim + (size_t)kvh * hd, hd) * scale;
+			sc[t] *= scale;
 			if (sc[t] > max) max = sc[t];
 		}
 		double sum = 0.0;
@@ -340,9 +341,9 @@ static void att_worker(void *arg, int ith, int nth)
 			sum += (double)sc[t];
 		}
 		float inv = (float)(1.0 / sum);
-		float *out = c->att + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
-		memset(out, 0, (size_t)hd * sizeof(float));
-		for (int t = 0; t < n_kv; t++) vo->axpy(out, sc[t] * inv, vc + (size_t)t * kv_dim + (size_t)kvh * hd, hd);
+		for (int t = 0; t < n_kv; t++) sc[t] *= inv;
+		vo->wsum(c->att + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd, sc, vc + (size_t)kvh * hd, kv_dim,
+			 n_kv, hd);
 	}
 }
 

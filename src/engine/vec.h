@@ -14,6 +14,13 @@ struct vec_ops {
 	float (*dot)(const float *x, const float *y, int n);
 	/* y[i] += a * x[i] */
 	void (*axpy)(float *y, float a, const float *x, int n);
+	/* out[t] = dot(q, k + t*stride, n) for t < nk: the scores of nk keys */
+	void (*dots)(float *out, const float *q, const float *k, long stride, int nk, int n);
+	/*
+	 * out[i] = sum over t < nv of p[t] * v[t*stride + i], added from 0 in
+	 * the order of t: the weighted sum of nv values (= nv axpy from zero)
+	 */
+	void (*wsum)(float *out, const float *p, const float *v, long stride, int nv, int n);
 };
 
 /* The fastest set this CPU runs (SAM_NO_SIMD=1: the portable one). */

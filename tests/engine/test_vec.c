@@ -34,3 +34,31 @@ TEST(vec_dot_and_axpy_match_portable)
 		for (int i = 0; i < n; i++) CHECK(y2[i] == y[i] + 0.37f * x[i]);
 	}
 }
+
+/* Scores of many keys and weighted sums of many values, at a stride, as the portable loops. */
+TEST(vec_dots_and_wsum_match_portable)
+{
+	const struct vec_ops *v = vec_ops(), *r = vec_ops_ref();
+	enum { MAXN = 136, MAXT = 37, STRIDE = 150 };
+	static float q[MAXN], k[MAXT * STRIDE], p[MAXT], a[MAXT], b[MAXT], o1[MAXN], o2[MAXN];
+	static const int dims[] = { 8, 13, 64, 72, 128, 136 };
+	for (int t = 0; t < MAXT * STRIDE; t++) k[t] = frand();
+	for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+		for (int nk = 0; nk <= MAXT; nk += 5) {
+			int n = dims[d];
+			for (int i = 0; i < n; i++) q[i] = frand() * 3.0f;
+			for (int t = 0; t < nk; t++) p[t] = (frand() + 1.0f) / 2.0f;
+			v->dots(a, q, k, STRIDE, nk, n);
+			r->dots(b, q, k, STRIDE, nk, n);
+			CHECKF(!memcmp(a, b, (size_t)nk * 4), "dots n=%d nk=%d differ", n, nk);
+			for (int t = 0; t < nk; t++) CHECK(b[t] == r->dot(q, k + t * STRIDE, n));
+			v->wsum(o1, p, k, STRIDE, nk, n);
+			r->wsum(o2, p, k, STRIDE, nk, n);
+			CHECKF(!memcmp(o1, o2, (size_t)n * 4), "wsum n=%d nv=%d differ", n, nk);
+			for (int i = 0; i < n; i++) {
+				float want = 0.0f;
+				for (int t = 0; t < nk; t++) want += p[t] * k[t * STRIDE + i];
+				CHECK(o2[i] == want);
+			}
+		}
+}
