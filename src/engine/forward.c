@@ -9,6 +9,7 @@
  * type's activation type before every product, softmax sums in double.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,33 +178,40 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 /* Up to 3 products of the same activations, run as one job: one wake-up of the pool, not 3. */
 #define MM_MAX 3
 
+/*
+ * Threads take chunks of rows from a shared counter rather than a fixed
+ * share each: on a VM a thread can lose its core for a while, and the
+ * others then take over its rows instead of waiting for them.
+ */
+#define MM_CHUNKS_PER_THREAD 4
+
 struct mm_job {
 	int n;                                /* products */
 	const struct sam_tensor *w[MM_MAX];
 	float *out[MM_MAX];                   /* [B][w->rows] each */
 	const struct quant_traits *qt[MM_MAX];
+	int64_t chunk_rows[MM_MAX];           /* a multiple of MM_ROW_TILE */
+	int64_t first_chunk[MM_MAX + 1];      /* chunks of product k: first_chunk[k] .. first_chunk[k+1]-1 */
+	atomic_int_fast64_t next;             /* the next chunk to take */
 	const void *act;    /* B rows of activations in the weights' activation type */
 	size_t act_stride;  /* bytes between activation rows */
 	int B;
 };
 
 /*
- * Columns per pass over a thread's rows: their activations stay in the L2
+ * Columns per pass over a chunk's rows: their activations stay in the L2
  * cache while the weights stream past them once.
  */
 #define MM_ACT_BYTES (256 << 10)
-/* Rows are split between threads in whole tiles of the gemm kernels. */
+/* Chunks are whole tiles of the gemm kernels (and of repacked weights). */
 #define MM_ROW_TILE 8
 
-/* This thread's share of product k. */
-static void mm_rows(const struct mm_job *j, int k, int ith, int nth)
+/* Rows r0 .. r1-1 of product k. */
+static void mm_range(const struct mm_job *j, int k, int64_t r0, int64_t r1)
 {
 	const struct sam_tensor *t = j->w[k];
 	const struct quant_traits *qt = j->qt[k];
-	int64_t rows = t->rows, tiles = (rows + MM_ROW_TILE - 1) / MM_ROW_TILE;
-	int64_t per = (tiles + nth - 1) / nth * MM_ROW_TILE;
-	int64_t r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
-	if (r0 >= r1) return;
+	int64_t rows = t->rows;
 	const uint8_t *w = (const uint8_t *)t->data + (size_t)r0 * t->row_bytes;
 	const uint8_t *a = j->act;
 	float *out = j->out[k] + r0;
@@ -226,8 +234,16 @@ static void mm_rows(const struct mm_job *j, int k, int ith, int nth)
 
 static void mm_worker(void *arg, int ith, int nth)
 {
-	const struct mm_job *j = arg;
-	for (int k = 0; k < j->n; k++) mm_rows(j, k, ith, nth);
+	(void)ith, (void)nth;
+	struct mm_job *j = arg;
+	for (;;) {
+		int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+		if (c >= j->first_chunk[j->n]) return;
+		int k = 0;
+		while (c >= j->first_chunk[k + 1]) k++;
+		int64_t r0 = (c - j->first_chunk[k]) * j->chunk_rows[k], r1 = r0 + j->chunk_rows[k];
+		mm_range(j, k, r0, r1 < j->w[k]->rows ? r1 : j->w[k]->rows);
+	}
 }
 
 /*
@@ -249,6 +265,13 @@ static void matmul_n(struct sam_ctx *c, int n, float *const *out, const struct s
 			j.qt[j.n] = quant_traits(w[k]->type);
 			work += w[k]->rows * w[k]->cols * B;
 		}
+		int nth = work < PAR_MIN_WORK ? 1 : sam_pool_size(c->pool);
+		for (int p = 0; p < j.n; p++) {
+			int64_t want = (j.w[p]->rows + (int64_t)nth * MM_CHUNKS_PER_THREAD - 1) / ((int64_t)nth * MM_CHUNKS_PER_THREAD);
+			j.chunk_rows[p] = (want + MM_ROW_TILE - 1) / MM_ROW_TILE * MM_ROW_TILE;
+			j.first_chunk[p + 1] = j.first_chunk[p] + (j.w[p]->rows + j.chunk_rows[p] - 1) / j.chunk_rows[p];
+		}
+		atomic_init(&j.next, 0);
 		int64_t cols = w[k0]->cols;
 		if (act_type == GGML_TYPE_F32) {
 			j.act = x;
