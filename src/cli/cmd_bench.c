@@ -7,6 +7,9 @@
  *          random valid ids from a fixed seed); logits of the last token.
  *   tg<N>: from an empty cache decode N single tokens, BOS (or a random id)
  *          then random ids, each with its logits, as llama-bench's test_gen.
+ *          With --seqs S, S sequences at once: each step one batch of S
+ *          tokens, one per sequence, each with its logits (continuous
+ *          batching as the api does it); tokens/s counts all S.
  *
  * Each test runs once as warm-up, then REPS times; tokens/s is reported as
  * mean ± sample standard deviation over the repetitions.
@@ -35,7 +38,7 @@
 
 struct bench_test {
 	const char *kind; /* "pp" or "tg" */
-	int n_prompt, n_gen;
+	int n_prompt, n_gen, n_seqs;
 	double *ts; /* [reps] tokens/s */
 	double mean, sd;
 };
@@ -44,6 +47,9 @@ struct bench_test {
  * The triad in a child process, so that its 3 large arrays neither count in
  * this process's peak RSS nor fragment its heap. Returns GB/s, <= 0 on failure.
  */
+/* sequences decoded together by tg with --seqs */
+#define MAX_SEQS 64
+
 static double triad_in_child(int threads, size_t bytes)
 {
 	int fd[2];
@@ -99,11 +105,20 @@ static double run_once(struct sam_ctx *cx, const struct bench_test *t, int32_t *
 		}
 		return sam_now() - t0;
 	}
-	int32_t tok = first_token(m, &rng);
+	int S = t->n_seqs;
+	int32_t pos[MAX_SEQS], seq[MAX_SEQS];
+	bool logits[MAX_SEQS];
+	for (int s = 0; s < S; s++) {
+		toks[s] = first_token(m, &rng);
+		seq[s] = s;
+		logits[s] = true;
+	}
 	double t0 = sam_now();
 	for (int i = 0; i < t->n_gen; i++) {
-		if (sam_decode(cx, &tok, 1, err)) return -1;
-		tok = (int32_t)(rng_next(&rng) % (uint64_t)m->hp.n_vocab);
+		for (int s = 0; s < S; s++) pos[s] = i;
+		struct sam_batch b = { .n = S, .tokens = toks, .pos = pos, .seq = seq, .logits = logits };
+		if (sam_decode_batch(cx, &b, err)) return -1;
+		for (int s = 0; s < S; s++) toks[s] = (int32_t)(rng_next(&rng) % (uint64_t)m->hp.n_vocab);
 	}
 	return sam_now() - t0;
 }
@@ -139,15 +154,16 @@ int cmd_bench(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("bench");
 	const char *model = NULL;
-	long long n_prompt = 128, n_gen = 64, reps = 3, threads = 0, bw_mib = 0;
+	long long n_prompt = 128, n_gen = 64, reps = 3, threads = 0, bw_mib = 0, seqs = 1;
 	bool json = false, bandwidth = false;
-	enum { OPT_JSON = 256, OPT_BANDWIDTH, OPT_BW_MIB };
+	enum { OPT_JSON = 256, OPT_BANDWIDTH, OPT_BW_MIB, OPT_SEQS };
 	static const struct option lo[] = {
 		{ "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
 		{ "n-gen", required_argument, NULL, 'n' },   { "repetitions", required_argument, NULL, 'r' },
 		{ "threads", required_argument, NULL, 't' }, { "json", no_argument, NULL, OPT_JSON },
 		{ "bandwidth", no_argument, NULL, OPT_BANDWIDTH },
 		{ "bandwidth-mib", required_argument, NULL, OPT_BW_MIB },
+		{ "seqs", required_argument, NULL, OPT_SEQS },
 		{ 0 },
 	};
 	int c;
@@ -174,6 +190,10 @@ int cmd_bench(int argc, char **argv)
 			if (!cli_parse_int(optarg, 1, 1 << 20, &bw_mib))
 				return cli_usage_error(cmd, "--bandwidth-mib: expected >= 1");
 			bandwidth = true;
+			break;
+		case OPT_SEQS:
+			if (!cli_parse_int(optarg, 1, MAX_SEQS, &seqs))
+				return cli_usage_error(cmd, "--seqs: expected 1..%d", MAX_SEQS);
 			break;
 		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -205,13 +225,14 @@ int cmd_bench(int argc, char **argv)
 	struct bench_test tests[2];
 	int nt = 0;
 	if (n_prompt) tests[nt++] = (struct bench_test){ .kind = "pp", .n_prompt = (int)n_prompt };
-	if (n_gen) tests[nt++] = (struct bench_test){ .kind = "tg", .n_gen = (int)n_gen };
+	if (n_gen) tests[nt++] = (struct bench_test){ .kind = "tg", .n_gen = (int)n_gen, .n_seqs = (int)seqs };
 	for (int i = 0; i < nt; i++) tests[i].ts = xcalloc((size_t)reps, sizeof(double));
-	int32_t *toks = xmalloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *toks);
+	int32_t *toks = xmalloc((size_t)(n_prompt > seqs ? n_prompt : seqs) * sizeof *toks);
 	struct sam_ctx_params cp = {
 		.n_ctx = (int)(n_prompt > n_gen ? n_prompt : n_gen),
-		.n_batch = (int)(n_prompt > MAX_UBATCH ? MAX_UBATCH : n_prompt > 0 ? n_prompt : 1),
+		.n_batch = (int)(n_prompt > MAX_UBATCH ? MAX_UBATCH : n_prompt > seqs ? n_prompt : seqs),
 		.n_threads = (int)threads,
+		.n_seq = (int)seqs,
 	};
 	if (sam_ctx_new(&cx, &m, &cp, &err)) {
 		fprintf(stderr, "sam bench: %s\n", err.msg);
@@ -223,7 +244,7 @@ int cmd_bench(int argc, char **argv)
 		for (int r = 0; r < reps; r++) {
 			double s = run_once(&cx, t, toks, &err);
 			if (s < 0) goto fail;
-			t->ts[r] = (t->n_prompt + t->n_gen) / (s > 0 ? s : 1e-9);
+			t->ts[r] = (t->n_prompt + t->n_gen * (t->n_gen ? t->n_seqs : 0)) / (s > 0 ? s : 1e-9);
 		}
 		stats(t, (int)reps);
 	}
@@ -253,6 +274,7 @@ int cmd_bench(int argc, char **argv)
 					      "model_n_params", (json_int_t)params, "n_threads", n_threads, "n_prompt",
 					      t->n_prompt, "n_gen", t->n_gen, "avg_ts", t->mean, "stddev_ts", t->sd,
 					      "samples_ts", samples, "peak_rss_bytes", (json_int_t)sam_peak_rss());
+			if (t->n_seqs > 1) json_object_set_new(o, "n_seqs", json_integer(t->n_seqs));
 			if (bandwidth) {
 				json_object_set_new(o, "bandwidth_gbs", json_real(gbs));
 				json_object_set_new(o, "bandwidth_threads", json_integer(bw_threads));
@@ -274,7 +296,8 @@ int cmd_bench(int argc, char **argv)
 		for (int i = 0; i < nt; i++) {
 			struct bench_test *t = &tests[i];
 			char test[32], sz[32], pr[32], ts[64];
-			snprintf(test, sizeof test, "%s%d", t->kind, t->n_prompt + t->n_gen);
+			if (t->n_seqs > 1) snprintf(test, sizeof test, "%s%d x%d", t->kind, t->n_gen, t->n_seqs);
+			else snprintf(test, sizeof test, "%s%d", t->kind, t->n_prompt + t->n_gen);
 			snprintf(sz, sizeof sz, "%.2f MiB", (double)size / 1048576.0);
 			snprintf(pr, sizeof pr, "%.2f M", (double)params / 1e6);
 			snprintf(ts, sizeof ts, "%.2f ± %.2f", t->mean, t->sd);

@@ -93,7 +93,7 @@ const struct sam_cmd sam_commands[] = {
 	  "llama-perplexity does. Prints the running estimate per chunk and the final\n"
 	  "PPL with its standard error.\n" },
 	{ "bench", cmd_bench, "measure prompt and generation tokens/s (like llama-bench)",
-	  "usage: sam bench -m MODEL.gguf [-p N] [-n N] [-r REPS] [-t THREADS] [--json] [--bandwidth]\n"
+	  "usage: sam bench -m MODEL.gguf [-p N] [-n N] [-r REPS] [-t THREADS] [--seqs S] [--json] [--bandwidth]\n"
 	  "\n"
 	  "Measure prompt processing (pp: N prompt tokens from an empty cache, in\n"
 	  "batches of up to 512) and generation (tg: N tokens decoded one at a time\n"
@@ -106,6 +106,9 @@ const struct sam_cmd sam_commands[] = {
 	  "  -n, --n-gen N           generated tokens (default 64; 0 = no tg test)\n"
 	  "  -r, --repetitions N     runs of each test (default 3)\n"
 	  "  -t, --threads N         threads (default: number of cores)\n"
+	  "      --seqs S            tg decodes S sequences together, one token each per\n"
+	  "                          step (continuous batching, as the api; default 1);\n"
+	  "                          tokens/s counts the tokens of all S\n"
 	  "      --json              print a JSON array (llama-bench's field names) instead\n"
 	  "      --bandwidth         first measure memory bandwidth with a STREAM triad on as\n"
 	  "                          many threads, and report tg against the bandwidth limit\n"

@@ -114,6 +114,21 @@ TILE void lane_gemm(enum lane_kind kind, int64_t n, const void *w, size_t ws, in
 		for (; r < nr; r++) lane_tile(kind, nb, ROW(w, ws, r), ws, a, as, out + r, os, 1, 1);
 		return;
 	}
+	if (nc < 8) {
+		/* a few sequences decoded together: 2 rows x 4 columns, no ragged column tiles */
+		for (; r + 2 <= nr; r += 2) {
+			int c = 0;
+			for (; c + 4 <= nc; c += 4)
+				lane_tile(kind, nb, ROW(w, ws, r), ws, ROW(a, as, c), as, out + (size_t)c * os + r, os, 2, 4);
+			const void *wr = ROW(w, ws, r), *ac = ROW(a, as, c);
+			float *o = out + (size_t)c * os + r;
+			switch (nc - c) {
+			case 3: lane_tile(kind, nb, wr, ws, ac, as, o, os, 2, 3); break;
+			case 2: lane_tile(kind, nb, wr, ws, ac, as, o, os, 2, 2); break;
+			case 1: lane_tile(kind, nb, wr, ws, ac, as, o, os, 2, 1); break;
+			}
+		}
+	}
 	/* 4 x 3 measured best of 2x2 .. 4x3 on prompts (within the noise of 4 x 2 and 3 x 2) */
 	for (; r + 4 <= nr; r += 4) {
 		int c = 0;
@@ -259,32 +274,33 @@ void quant_avx2_q4_0_repack8(const void *src, void *dst, int64_t rows, int64_t c
 TILE void q4_0x8_tile(int64_t i0, int64_t i1, const struct q4_0x8 *w, const void *a, size_t as, const int32_t *ysum,
 		      size_t ys, float *out, size_t os, const int RN)
 {
-	__m256 acc[2];
+	__m256 acc[4];
 	/* a later range of blocks goes on from the sums so far: the chain is the same */
 	UNROLL
 	for (int c = 0; c < RN; c++) acc[c] = i0 ? _mm256_loadu_ps(out + (size_t)c * os) : _mm256_setzero_ps();
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
 	for (int64_t i = i0; i < i1; i++) {
 		prefetch_ahead(&w[i], sizeof w[i]);
-		__m256i lo[4], hi[4];
+		const struct block_q8_0 *y[4];
+		__m256i s16[4];
+		UNROLL
+		for (int c = 0; c < RN; c++) y[c] = (const struct block_q8_0 *)ROW(a, as, c) + i, s16[c] = _mm256_setzero_si256();
+		/* chunk by chunk, so only the columns' sums stay live (the build has 16 vector registers) */
 		UNROLL
 		for (int k = 0; k < 4; k++) {
 			__m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * k));
-			lo[k] = _mm256_and_si256(q, low4);
-			hi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+			__m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+			UNROLL
+			for (int c = 0; c < RN; c++)
+				s16[c] = _mm256_add_epi16(s16[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo, YWORD(y[c]->qs, k)),
+										   _mm256_maddubs_epi16(hi, YWORD(y[c]->qs, 4 + k))));
 		}
 		__m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[i].d));
 		UNROLL
 		for (int c = 0; c < RN; c++) {
-			const struct block_q8_0 *b = (const struct block_q8_0 *)ROW(a, as, c) + i;
-			__m256i s16 = _mm256_maddubs_epi16(lo[0], YWORD(b->qs, 0));
-			UNROLL
-			for (int k = 1; k < 4; k++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], YWORD(b->qs, k)));
-			UNROLL
-			for (int k = 0; k < 4; k++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], YWORD(b->qs, 4 + k)));
-			__m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
-						     _mm256_set1_epi32(ysum[(size_t)c * ys + (size_t)(i - i0)]));
-			acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(h2f(b->d))), acc[c]);
+			__m256i sum = _mm256_sub_epi32(_mm256_madd_epi16(s16[c], _mm256_set1_epi16(1)),
+						       _mm256_set1_epi32(ysum[(size_t)c * ys + (size_t)(i - i0)]));
+			acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(h2f(y[c]->d))), acc[c]);
 		}
 	}
 	UNROLL
@@ -331,6 +347,9 @@ AVX2 void quant_avx2_q4_0x8_gemm(int64_t n, const void *w, size_t ws, int nr, co
 				const struct q4_0x8 *g = ROW(w, ws, r);
 				float *o = out + (size_t)c0 * os + r;
 				int c = 0;
+				for (; c + 4 <= cn; c += 4)
+					q4_0x8_tile(i0, i1, g, ROW(ac, as, c), as, ysum + (size_t)c * span, (size_t)span,
+						    o + (size_t)c * os, os, 4);
 				for (; c + 2 <= cn; c += 2)
 					q4_0x8_tile(i0, i1, g, ROW(ac, as, c), as, ysum + (size_t)c * span, (size_t)span,
 						    o + (size_t)c * os, os, 2);
