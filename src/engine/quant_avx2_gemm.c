@@ -81,7 +81,10 @@ TILE void lane_tile(enum lane_kind kind, int64_t nb, const void *w, size_t ws, c
 			y[c] = _mm256_loadu_si256((const __m256i *)b->qs);
 			da[c] = h2f(b->d);
 		}
-		if (RM == 1) prefetch_ahead((const uint8_t *)w + (size_t)i * (kind == LANE_Q8_0 ? 34 : 22), 1);
+		if (RM <= 2) /* decoding: the weights stream from memory */
+			UNROLL
+			for (int r = 0; r < RM; r++)
+				prefetch_ahead((const uint8_t *)ROW(w, ws, r) + (size_t)i * (kind == LANE_Q8_0 ? 34 : 22), 1);
 		UNROLL
 		for (int r = 0; r < RM; r++) {
 			float dw;
