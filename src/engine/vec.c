@@ -1,6 +1,7 @@
 /*
  * vec.c - float loops of the forward pass: portable and AVX2 (see vec.h).
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +14,15 @@ static float dot_ref(const float *x, const float *y, int n)
 	float acc[8] = { 0 };
 	int i = 0;
 	for (; i + 8 <= n; i += 8)
-		for (int u = 0; u < 8; u++) acc[u] += x[i + u] * y[i + u];
+		for (int u = 0; u < 8; u++) acc[u] = fmaf(x[i + u], y[i + u], acc[u]);
 	float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-	for (; i < n; i++) s += x[i] * y[i];
+	for (; i < n; i++) s = fmaf(x[i], y[i], s);
 	return s;
 }
 
 static void axpy_ref(float *y, float a, const float *x, int n)
 {
-	for (int i = 0; i < n; i++) y[i] += a * x[i];
+	for (int i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
 static void dots_ref(float *out, const float *q, const float *k, long stride, int nk, int n)
@@ -39,7 +40,7 @@ static const struct vec_ops ref = { dot_ref, axpy_ref, dots_ref, wsum_ref };
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define AVX2 __attribute__((target("avx2")))
+#define AVX2 __attribute__((target("avx2,fma")))
 
 /* ((0+1)+(2+3))+((4+5)+(6+7)) of the lanes, as dot_ref folds its 8 sums */
 AVX2 static inline float fold8(__m256 acc)
@@ -53,9 +54,9 @@ AVX2 static float dot_avx2(const float *x, const float *y, int n)
 {
 	__m256 acc = _mm256_setzero_ps();
 	int i = 0;
-	for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+	for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
 	float s = fold8(acc);
-	for (; i < n; i++) s += x[i] * y[i];
+	for (; i < n; i++) s = fmaf(x[i], y[i], s);
 	return s;
 }
 
@@ -64,8 +65,8 @@ AVX2 static void axpy_avx2(float *y, float a, const float *x, int n)
 	__m256 va = _mm256_set1_ps(a);
 	int i = 0;
 	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(va, _mm256_loadu_ps(x + i))));
-	for (; i < n; i++) y[i] += a * x[i];
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+	for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
 /* 4 keys at a time: 4 independent chains of adds instead of one */
@@ -78,10 +79,10 @@ AVX2 static void dots_avx2(float *out, const float *q, const float *k, long stri
 			__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
 			for (int i = 0; i < n; i += 8) {
 				__m256 x = _mm256_loadu_ps(q + i);
-				a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, _mm256_loadu_ps(k0 + i)));
-				a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, _mm256_loadu_ps(k1 + i)));
-				a2 = _mm256_add_ps(a2, _mm256_mul_ps(x, _mm256_loadu_ps(k2 + i)));
-				a3 = _mm256_add_ps(a3, _mm256_mul_ps(x, _mm256_loadu_ps(k3 + i)));
+				a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k0 + i), a0);
+				a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k1 + i), a1);
+				a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k2 + i), a2);
+				a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k3 + i), a3);
 			}
 			out[t] = fold8(a0), out[t + 1] = fold8(a1), out[t + 2] = fold8(a2), out[t + 3] = fold8(a3);
 		}
@@ -98,7 +99,7 @@ AVX2 static void wsum_avx2(float *out, const float *p, const float *v, long stri
 		for (int t = 0; t < nv; t++) {
 			__m256 pt = _mm256_set1_ps(p[t]);
 			const float *vt = v + (size_t)t * (size_t)stride + i;
-			for (int u = 0; u < 8; u++) o[u] = _mm256_add_ps(o[u], _mm256_mul_ps(pt, _mm256_loadu_ps(vt + 8 * u)));
+			for (int u = 0; u < 8; u++) o[u] = _mm256_fmadd_ps(pt, _mm256_loadu_ps(vt + 8 * u), o[u]);
 		}
 		for (int u = 0; u < 8; u++) _mm256_storeu_ps(out + i + 8 * u, o[u]);
 	}

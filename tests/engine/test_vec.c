@@ -31,7 +31,7 @@ TEST(vec_dot_and_axpy_match_portable)
 		v->axpy(y1, 0.37f, x, n);
 		r->axpy(y2, 0.37f, x, n);
 		CHECKF(!memcmp(y1, y2, (size_t)n * 4), "axpy n=%d differs", n);
-		for (int i = 0; i < n; i++) CHECK(y2[i] == y[i] + 0.37f * x[i]);
+		for (int i = 0; i < n; i++) CHECK(y2[i] == fmaf(0.37f, x[i], y[i]));
 	}
 }
 
@@ -57,7 +57,7 @@ TEST(vec_dots_and_wsum_match_portable)
 			CHECKF(!memcmp(o1, o2, (size_t)n * 4), "wsum n=%d nv=%d differ", n, nk);
 			for (int i = 0; i < n; i++) {
 				float want = 0.0f;
-				for (int t = 0; t < nk; t++) want += p[t] * k[t * STRIDE + i];
+				for (int t = 0; t < nk; t++) want = fmaf(p[t], k[t * STRIDE + i], want);
 				CHECK(o2[i] == want);
 			}
 		}
