@@ -5,6 +5,14 @@
  * caller waits for the workers the same way. Spins are short (tens of
  * microseconds): on a machine with more runnable threads than cores, a
  * long spin would burn the time slice the awaited thread needs.
+ *
+ * The mutex and condition variables are touched only when somebody is
+ * asleep (the sleepers count, the caller_asleep flag): a forward pass runs
+ * hundreds of jobs per token, and a lock, signal and unlock per job made
+ * the two sides contend and enter the kernel on most of them. Each side
+ * announces that it sleeps before checking the condition one last time,
+ * and the other side changes the condition before checking for sleepers
+ * (sequentially consistent atomics), so a wake-up is never lost.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -31,6 +39,8 @@ struct sam_pool {
 	pthread_cond_t done; /* caller: the last worker finished */
 	atomic_uint gen;     /* bumped for each run */
 	atomic_int pending;  /* workers still busy in the current run */
+	atomic_int sleepers;        /* workers asleep on wake */
+	atomic_bool caller_asleep;  /* the caller is (about to be) asleep on done */
 	atomic_bool stop;
 	sam_pool_fn fn;
 	void *ctx;
@@ -60,15 +70,17 @@ static void *worker_main(void *arg)
 		}
 		if (g == seen && !atomic_load(&p->stop)) {
 			pthread_mutex_lock(&p->mu);
+			atomic_fetch_add(&p->sleepers, 1);
 			while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
 				pthread_cond_wait(&p->wake, &p->mu);
+			atomic_fetch_sub(&p->sleepers, 1);
 			pthread_mutex_unlock(&p->mu);
 		}
 		if (atomic_load(&p->stop)) return NULL;
 		seen = g;
 		p->fn(p->ctx, w->ith, p->n);
-		if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-			/* under the mutex, so a caller about to sleep cannot miss it */
+		if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_asleep)) {
+			/* under the mutex, so a caller between its check and its wait cannot miss it */
 			pthread_mutex_lock(&p->mu);
 			pthread_cond_signal(&p->done);
 			pthread_mutex_unlock(&p->mu);
@@ -137,16 +149,20 @@ void sam_pool_run(struct sam_pool *p, sam_pool_fn fn, void *ctx)
 	p->fn = fn;
 	p->ctx = ctx;
 	atomic_store(&p->pending, p->n - 1);
-	pthread_mutex_lock(&p->mu);
-	atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-	pthread_cond_broadcast(&p->wake);
-	pthread_mutex_unlock(&p->mu);
+	atomic_fetch_add(&p->gen, 1);
+	if (atomic_load(&p->sleepers) > 0) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->wake);
+		pthread_mutex_unlock(&p->mu);
+	}
 	fn(ctx, 0, p->n);
 	for (int spins = 0; spins < SPIN_ROUNDS; spins++) {
 		if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;
 		cpu_relax();
 	}
 	pthread_mutex_lock(&p->mu);
-	while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) pthread_cond_wait(&p->done, &p->mu);
+	atomic_store(&p->caller_asleep, true);
+	while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+	atomic_store(&p->caller_asleep, false);
 	pthread_mutex_unlock(&p->mu);
 }
