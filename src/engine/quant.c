@@ -518,23 +518,24 @@ static float q8_1_dot(int64_t n, const void *wv, const void *av)
 	return s;
 }
 
+/* the portable kernels; gemm and repacking only exist as SIMD */
+#define TRAITS(act, tof, fromf, dot, quant) \
+	{ .act_type = (act), .to_float = (tof), .from_float = (fromf), .vec_dot = (dot), .quantize = (quant) }
+
 static const struct quant_traits ref_traits[GGML_TYPE_COUNT] = {
-	[GGML_TYPE_F32] = { GGML_TYPE_F32, f32_to_float, f32_from_float, f32_dot, f32_from_float },
-	[GGML_TYPE_F16] = { GGML_TYPE_F16, f16_to_float, f16_from_float, f16_dot, f16_from_float },
-	[GGML_TYPE_BF16] = { GGML_TYPE_BF16, bf16_to_float, bf16_from_float, bf16_dot, bf16_from_float },
-	[GGML_TYPE_Q8_0] = { GGML_TYPE_Q8_0, q8_0_to_float, q8_0_from_float, q8_0_dot, q8_0_quantize },
-	[GGML_TYPE_Q4_0] = { GGML_TYPE_Q8_0, q4_0_to_float, q4_0_from_float, q4_0_dot, q4_0_from_float },
-	[GGML_TYPE_Q4_1] = { GGML_TYPE_Q8_1, q4_1_to_float, q4_1_from_float, q4_1_dot, q4_1_from_float },
-	[GGML_TYPE_Q5_0] = { GGML_TYPE_Q8_0, q5_0_to_float, q5_0_from_float, q5_0_dot, q5_0_from_float },
-	[GGML_TYPE_Q5_1] = { GGML_TYPE_Q8_1, q5_1_to_float, q5_1_from_float, q5_1_dot, q5_1_from_float },
-	[GGML_TYPE_Q8_1] = { GGML_TYPE_Q8_1, q8_1_to_float, q8_1_from_float, q8_1_dot, NULL },
-	[GGML_TYPE_Q4_K] = { GGML_TYPE_Q8_K, quant_q4_K_to_float, quant_q4_K_from_float, quant_q4_K_dot,
-			     quant_q4_K_from_float },
-	[GGML_TYPE_Q5_K] = { GGML_TYPE_Q8_K, quant_q5_K_to_float, quant_q5_K_from_float, quant_q5_K_dot,
-			     quant_q5_K_from_float },
-	[GGML_TYPE_Q6_K] = { GGML_TYPE_Q8_K, quant_q6_K_to_float, quant_q6_K_from_float, quant_q6_K_dot,
-			     quant_q6_K_from_float },
-	[GGML_TYPE_Q8_K] = { GGML_TYPE_Q8_K, quant_q8_K_to_float, quant_q8_K_from_float, quant_q8_K_dot, NULL },
+	[GGML_TYPE_F32] = TRAITS(GGML_TYPE_F32, f32_to_float, f32_from_float, f32_dot, f32_from_float),
+	[GGML_TYPE_F16] = TRAITS(GGML_TYPE_F16, f16_to_float, f16_from_float, f16_dot, f16_from_float),
+	[GGML_TYPE_BF16] = TRAITS(GGML_TYPE_BF16, bf16_to_float, bf16_from_float, bf16_dot, bf16_from_float),
+	[GGML_TYPE_Q8_0] = TRAITS(GGML_TYPE_Q8_0, q8_0_to_float, q8_0_from_float, q8_0_dot, q8_0_quantize),
+	[GGML_TYPE_Q4_0] = TRAITS(GGML_TYPE_Q8_0, q4_0_to_float, q4_0_from_float, q4_0_dot, q4_0_from_float),
+	[GGML_TYPE_Q4_1] = TRAITS(GGML_TYPE_Q8_1, q4_1_to_float, q4_1_from_float, q4_1_dot, q4_1_from_float),
+	[GGML_TYPE_Q5_0] = TRAITS(GGML_TYPE_Q8_0, q5_0_to_float, q5_0_from_float, q5_0_dot, q5_0_from_float),
+	[GGML_TYPE_Q5_1] = TRAITS(GGML_TYPE_Q8_1, q5_1_to_float, q5_1_from_float, q5_1_dot, q5_1_from_float),
+	[GGML_TYPE_Q8_1] = TRAITS(GGML_TYPE_Q8_1, q8_1_to_float, q8_1_from_float, q8_1_dot, NULL),
+	[GGML_TYPE_Q4_K] = TRAITS(GGML_TYPE_Q8_K, quant_q4_K_to_float, quant_q4_K_from_float, quant_q4_K_dot, quant_q4_K_from_float),
+	[GGML_TYPE_Q5_K] = TRAITS(GGML_TYPE_Q8_K, quant_q5_K_to_float, quant_q5_K_from_float, quant_q5_K_dot, quant_q5_K_from_float),
+	[GGML_TYPE_Q6_K] = TRAITS(GGML_TYPE_Q8_K, quant_q6_K_to_float, quant_q6_K_from_float, quant_q6_K_dot, quant_q6_K_from_float),
+	[GGML_TYPE_Q8_K] = TRAITS(GGML_TYPE_Q8_K, quant_q8_K_to_float, quant_q8_K_from_float, quant_q8_K_dot, NULL),
 };
 
 /* The table in use: the reference one with SIMD dot products swapped in where the CPU has them. */

@@ -265,8 +265,14 @@ void quant_avx2_q4_0_repack8(const void *src, void *dst, int64_t rows, int64_t c
 	}
 }
 
-/* 32-bit word j of an activation block, in all 8 lanes */
-#define YWORD(y, j) _mm256_set1_epi32((int)((const uint32_t *)(const void *)(y))[j])
+/* 32-bit word j of an activation block's quants (at any alignment), in all 8 lanes */
+TILE __m256i yword(const int8_t *y, int j)
+{
+	int32_t v;
+	memcpy(&v, y + 4 * j, 4);
+	return _mm256_set1_epi32(v);
+}
+#define YWORD(y, j) yword((y), (j))
 
 /*
  * Group block i against RN columns: row r's exact block sum in lane r
