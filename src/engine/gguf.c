@@ -165,7 +165,7 @@ struct gguf_str gguf_arr_str(const struct gguf_value *v, uint64_t i)
 
 double gguf_arr_num(const struct gguf_value *v, uint64_t i)
 {
-	struct gguf_value e;
+	struct gguf_value e = { 0 };
 	decode_scalar(v->arr.type, v->arr.data + i * scalar_size[v->arr.type], &e);
 	switch (e.type) {
 	case GGUF_T_I8: case GGUF_T_I16: case GGUF_T_I32: case GGUF_T_I64: return (double)e.i;

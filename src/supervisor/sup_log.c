@@ -28,7 +28,8 @@ void sup_timestamp(char *buf, size_t cap)
 	gmtime_r(&ts.tv_sec, &tm);
 	char base[32];
 	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, cap, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+	int ms = (int)(ts.tv_nsec / 1000000) % 1000;
+	snprintf(buf, cap, "%s.%03dZ", base, ms);
 }
 
 static int open_append(struct sup_logfile *lf)
