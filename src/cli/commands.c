@@ -153,6 +153,31 @@ const struct sam_cmd sam_commands[] = {
 	  "\n"
 	  "Offline? Use a GGUF file you have directly: sam run -m FILE, SAM_MODEL=FILE,\n"
 	  "or copy it into $SAM_HOME/models/. See docs/models.md.\n" },
+	{ "learn", cmd_learn, "turn files into training examples; show what the store holds",
+	  "usage: sam learn add [--chunk-chars N] FILE|DIR...\n"
+	  "       sam learn stats\n"
+	  "\n"
+	  "add: ingest files into the example store ($SAM_HOME/sam.db), directories\n"
+	  "recursively (names starting with '.' are left out). .jsonl files hold one\n"
+	  "chat example per line, in OpenAI {\"messages\":[...]} or ShareGPT\n"
+	  "{\"conversations\":[...]} form, or {\"text\":...}; .json files one example\n"
+	  "or an array; any other UTF-8 text file becomes text examples of about N\n"
+	  "characters (default 2000), cut between paragraphs. Every example is stored\n"
+	  "once, however often it is added; a file already ingested unchanged is\n"
+	  "skipped. Rejected lines are reported with their line numbers and the good\n"
+	  "ones kept; the exit status is 1 when anything was rejected.\n"
+	  "\n"
+	  "stats: examples by kind, source and category; files ingested; examples\n"
+	  "waiting for training; the last training run.\n" },
+	{ "dataset", cmd_dataset, "export the training examples as train/valid JSONL",
+	  "usage: sam dataset export --out DIR [--valid-fraction F]\n"
+	  "\n"
+	  "Write DIR/train.jsonl and DIR/valid.jsonl (each replaced atomically): every\n"
+	  "stored example on one line, chat examples as {\"messages\":[...]}, text\n"
+	  "examples as {\"text\":...}, ordered by hash. An example goes to valid.jsonl\n"
+	  "when its hash falls in the first F of the hash space (default 0.1), so the\n"
+	  "split depends only on the example: two exports of the same store are\n"
+	  "byte-identical, and new examples never move old ones between the files.\n" },
 	{ "up", cmd_up, "start SAM (the supervisor and its services) in the background",
 	  "usage: sam up [--timeout S]\n"
 	  "\n"

@@ -33,8 +33,20 @@
 	" source TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');"         \
 	"CREATE INDEX events_type ON events(type);"
 
+/* The example store (learn.h): examples deduplicated by hash, and the files ingested. */
+#define MIGRATION_2                                                                               \
+	"CREATE TABLE examples(id INTEGER PRIMARY KEY,"                                              \
+	" kind TEXT NOT NULL CHECK(kind IN ('chat','text')), content TEXT NOT NULL,"                 \
+	" hash TEXT NOT NULL UNIQUE, source TEXT NOT NULL, category TEXT NOT NULL DEFAULT '',"       \
+	" quality REAL, origin TEXT, created REAL NOT NULL);"                                        \
+	"CREATE INDEX examples_source ON examples(source, category);"                                \
+	"CREATE TABLE files(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL,"      \
+	" hash TEXT, status TEXT NOT NULL CHECK(status IN ('ok','partial','error')), error TEXT,"    \
+	" examples INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);"
+
 static const char *const migrations[] = {
 	MIGRATION_1, /* 1: sessions, messages, events */
+	MIGRATION_2, /* 2: examples, files */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
