@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "engine/quant_avx2_util.h"
+#include "sam/ggml_types.h"
 #include "engine/quant_simd.h"
 
 /* Tile shapes are compile-time constants once these are inlined. */
@@ -446,27 +447,37 @@ TILE void q6_K_tile(int64_t nb, const struct block_q6_K *w, const void *a, size_
 	for (int c = 0; c < RN; c++) out[(size_t)c * os] = hsum8(acc[c]);
 }
 
-AVX2 void quant_avx2_q4_K_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
-			       float *out, size_t os)
+/* one row of a K-quant against columns, 4 at a time */
+TILE void k_gemm(uint32_t type, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+		 float *out, size_t os)
 {
 	int64_t nb = n / QK_K;
 	for (int r = 0; r < nr; r++) {
-		const struct block_q4_K *row = ROW(w, ws, r);
-		int c = 0;
-		for (; c + 4 <= nc; c += 4) q4_K_tile(nb, row, ROW(a, as, c), as, out + (size_t)c * os + r, os, 4);
-		for (; c < nc; c++) q4_K_tile(nb, row, ROW(a, as, c), as, out + (size_t)c * os + r, os, 1);
+		const void *row = ROW(w, ws, r);
+		for (int c = 0; c < nc;) {
+			int rn = nc - c >= 4 ? 4 : 1;
+			float *o = out + (size_t)c * os + r;
+			if (type == GGML_TYPE_Q4_K) {
+				if (rn == 4) q4_K_tile(nb, row, ROW(a, as, c), as, o, os, 4);
+				else q4_K_tile(nb, row, ROW(a, as, c), as, o, os, 1);
+			} else {
+				if (rn == 4) q6_K_tile(nb, row, ROW(a, as, c), as, o, os, 4);
+				else q6_K_tile(nb, row, ROW(a, as, c), as, o, os, 1);
+			}
+			c += rn;
+		}
 	}
+}
+
+AVX2 void quant_avx2_q4_K_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+			       float *out, size_t os)
+{
+	k_gemm(GGML_TYPE_Q4_K, n, w, ws, nr, a, as, nc, out, os);
 }
 
 AVX2 void quant_avx2_q6_K_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
 			       float *out, size_t os)
 {
-	int64_t nb = n / QK_K;
-	for (int r = 0; r < nr; r++) {
-		const struct block_q6_K *row = ROW(w, ws, r);
-		int c = 0;
-		for (; c + 4 <= nc; c += 4) q6_K_tile(nb, row, ROW(a, as, c), as, out + (size_t)c * os + r, os, 4);
-		for (; c < nc; c++) q6_K_tile(nb, row, ROW(a, as, c), as, out + (size_t)c * os + r, os, 1);
-	}
+	k_gemm(GGML_TYPE_Q6_K, n, w, ws, nr, a, as, nc, out, os);
 }
 #endif
