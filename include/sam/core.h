@@ -27,6 +27,7 @@ enum sam_status {
 	SAM_EUNSUPPORTED = -5, /* well-formed, but not something we implement */
 	SAM_ENOTFOUND = -6,    /* a key, tensor, file or token does not exist */
 	SAM_ERANGE = -7,       /* a value is outside the allowed range */
+	SAM_EBUSY = -8,        /* held by someone else (a lock); try again later */
 };
 
 /* Human-readable detail of the last failure of a call that took it. */

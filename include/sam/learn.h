@@ -97,7 +97,7 @@ int sam_ingest_file(struct sam_db *db, const char *path, int chunk_chars, struct
 struct sam_learn_stats {
 	int64_t examples, chat, text;
 	int64_t files_ok, files_partial, files_error;
-	int64_t pending;     /* examples added after the last finished training run (all when none) */
+	int64_t pending;     /* examples added after the last training run that exported them (all when none) */
 };
 int sam_learn_stats(struct sam_db *db, struct sam_learn_stats *st, struct sam_error *err);
 /* Call fn for each (source, category, count), ordered by source then category. */

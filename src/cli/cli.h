@@ -55,6 +55,7 @@ int cmd_install_service(int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
 int cmd_learn(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /*
  * What `sam ask` and `sam chat` share (chat_client.c). Their long options

@@ -9,6 +9,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <ftw.h>
 #include <getopt.h>
+#include <sqlite3.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,26 @@ static void print_by(void *ctx, const char *source, const char *category, int64_
 	printf("  %-12s %-20s %lld\n", source, *category ? category : "-", (long long)n);
 }
 
+static void print_last_run(struct sam_db *db)
+{
+	sqlite3_stmt *st;
+	if (sam_db_prepare(db, &st,
+			   "SELECT id, status, n_train, n_valid, coalesce(error, '') FROM training_runs"
+			   " ORDER BY started DESC LIMIT 1",
+			   NULL)) {
+		printf("last training run: unknown\n");
+		return;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		printf("last training run: %s, %s (%lld training, %lld validation examples)%s%s\n",
+		       (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+		       (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+		       *sqlite3_column_text(st, 4) ? ": " : "", (const char *)sqlite3_column_text(st, 4));
+	else
+		printf("last training run: none\n");
+	sqlite3_finalize(st);
+}
+
 static int learn_stats(const struct sam_cmd *cmd, int argc, char **argv)
 {
 	if (argc > 1) return cli_usage_error(cmd, "learn stats: unexpected argument '%s'", argv[1]);
@@ -141,7 +162,7 @@ static int learn_stats(const struct sam_cmd *cmd, int argc, char **argv)
 			printf("by source and category:\n");
 			rc = sam_learn_stats_by(db, print_by, NULL, &err);
 		}
-		printf("last training run: none\n");
+		if (!rc) print_last_run(db);
 	}
 	sam_db_close(db);
 	if (rc) fprintf(stderr, "sam learn: %s\n", err.msg);

@@ -178,6 +178,15 @@ const struct sam_cmd sam_commands[] = {
 	  "when its hash falls in the first F of the hash space (default 0.1), so the\n"
 	  "split depends only on the example: two exports of the same store are\n"
 	  "byte-identical, and new examples never move old ones between the files.\n" },
+	{ "train", cmd_train, "run one training round on the stored examples (one at a time per machine)",
+	  "usage: sam train [--valid-fraction F]\n"
+	  "\n"
+	  "Take the machine-wide training lock ($SAM_HOME/run/training.lock; if another\n"
+	  "training holds it, say so and exit 3), record a run in sam.db, export the\n"
+	  "examples into $SAM_HOME/data/runs/<id>/ (train.jsonl, valid.jsonl; F of them\n"
+	  "for validation, default 0.1) and publish train.started and train.finished\n"
+	  "(or train.failed). The LoRA training step plugs in here; without it a run\n"
+	  "ends 'exported'.\n" },
 	{ "up", cmd_up, "start SAM (the supervisor and its services) in the background",
 	  "usage: sam up [--timeout S]\n"
 	  "\n"

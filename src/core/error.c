@@ -15,6 +15,7 @@ const char *sam_strerror(int code)
 	case SAM_EUNSUPPORTED: return "unsupported";
 	case SAM_ENOTFOUND: return "not found";
 	case SAM_ERANGE: return "out of range";
+	case SAM_EBUSY: return "busy";
 	}
 	return "unknown error";
 }

@@ -34,9 +34,11 @@ int sam_learn_stats(struct sam_db *db, struct sam_learn_stats *st, struct sam_er
 	    (rc = count(db, "SELECT count(*) FROM files WHERE status = 'partial'", &st->files_partial, err)) ||
 	    (rc = count(db, "SELECT count(*) FROM files WHERE status = 'error'", &st->files_error, err)))
 		return rc;
-	/* no training runs yet (the trainer's table comes with it): every example waits */
-	st->pending = st->examples;
-	return 0;
+	/* examples newer than the last run that got its data: the ones no training has seen */
+	return count(db,
+		     "SELECT count(*) FROM examples WHERE id > coalesce((SELECT examples_upto FROM training_runs"
+		     " WHERE status IN ('finished','exported') ORDER BY started DESC LIMIT 1), 0)",
+		     &st->pending, err);
 }
 
 int sam_learn_stats_by(struct sam_db *db, void (*fn)(void *ctx, const char *source, const char *category, int64_t n),

@@ -44,9 +44,19 @@
 	" hash TEXT, status TEXT NOT NULL CHECK(status IN ('ok','partial','error')), error TEXT,"    \
 	" examples INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);"
 
+/* Training runs (train.h). */
+#define MIGRATION_3                                                                                \
+	"CREATE TABLE training_runs(id TEXT PRIMARY KEY,"                                             \
+	" status TEXT NOT NULL CHECK(status IN ('running','finished','failed','exported')),"         \
+	" started REAL NOT NULL, finished REAL, pid INTEGER NOT NULL, examples_upto INTEGER NOT NULL," \
+	" n_train INTEGER NOT NULL DEFAULT 0, n_valid INTEGER NOT NULL DEFAULT 0, data_dir TEXT,"     \
+	" trainer TEXT, adapter TEXT, valid_loss_base REAL, valid_loss REAL, error TEXT);"           \
+	"CREATE INDEX training_runs_started ON training_runs(started);"
+
 static const char *const migrations[] = {
 	MIGRATION_1, /* 1: sessions, messages, events */
 	MIGRATION_2, /* 2: examples, files */
+	MIGRATION_3, /* 3: training_runs */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

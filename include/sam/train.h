@@ -1,0 +1,66 @@
+/*
+ * train.h - scheduling a training run: the one machine-wide training lock,
+ * the run record in sam.db, the data export and the train.* events, with
+ * the training step itself behind an interface (the LoRA trainer plugs in
+ * there; without one a run only exports its data).
+ *
+ * The lock is $SAM_HOME/run/training.lock, taken with a non-blocking
+ * flock(): whichever process asks (`sam train`, the watcher's trigger, the
+ * supervisor's one-shot job), two trainings never run at once on one
+ * machine, and a crashed holder releases it with its last file descriptor.
+ */
+#ifndef SAM_TRAIN_H
+#define SAM_TRAIN_H
+
+#include <stdint.h>
+
+#include "sam/core.h"
+#include "sam/db.h"
+
+#define SAM_TRAIN_RUN_ID_MAX 40
+
+/*
+ * Take the training lock: *fd is its descriptor (keep it open for as long
+ * as the training runs; sam_train_unlock releases it). SAM_EBUSY when
+ * another process holds it, with that holder's pid in the message when it
+ * wrote one.
+ */
+int sam_train_lock(int *fd, struct sam_error *err);
+void sam_train_unlock(int fd);
+
+/* What a training step reports; NAN (or NULL) where it has nothing to say. */
+struct sam_train_outcome {
+	char adapter[4096];     /* the adapter file it wrote, "" if none */
+	double valid_loss_base; /* validation loss of the base model */
+	double valid_loss;      /* ... and with the adapter */
+};
+
+/* The training step: train on data_dir/train.jsonl and valid.jsonl. */
+struct sam_trainer {
+	const char *name;
+	int (*train)(void *ctx, const char *run_id, const char *data_dir, struct sam_train_outcome *out,
+		     struct sam_error *err);
+	void *ctx;
+};
+
+struct sam_train_result {
+	char run_id[SAM_TRAIN_RUN_ID_MAX + 1];
+	char status[16];        /* "finished", "exported" (no trainer) or "failed" */
+	int64_t n_train, n_valid;
+	char data_dir[4096];
+};
+
+/*
+ * One run, the caller holding the lock: runs left 'running' by a crashed
+ * holder are marked failed ("interrupted"); a new run row (pid,
+ * examples_upto = the newest example id); the export into
+ * $SAM_HOME/data/runs/<id>/ (valid_fraction as sam_dataset_export);
+ * train.started; the trainer (NULL: none, the run ends 'exported'); the
+ * row finished or failed and train.finished / train.failed. SAM_EINVAL
+ * when there are no examples (nothing is recorded then). A failing
+ * trainer's error is returned after the run is recorded as failed.
+ */
+int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, double valid_fraction,
+		  struct sam_train_result *res, struct sam_error *err);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * train_sched.c - the training lock and the life of a run record (see
+ * train.h). The run row is written before anything long starts, so a run
+ * killed halfway is visible, and the next holder of the lock marks it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sam/events.h"
+#include "sam/fs.h"
+#include "sam/learn.h"
+#include "sam/train.h"
+
+int sam_train_lock(int *fd, struct sam_error *err)
+{
+	char path[4096];
+	if (sam_home_path(path, sizeof path, "run")) return sam_errorf(err, SAM_ERANGE, "SAM_HOME path too long");
+	int rc = sam_mkdirs(path, err);
+	if (rc) return rc;
+	if (sam_home_path(path, sizeof path, "run/training.lock"))
+		return sam_errorf(err, SAM_ERANGE, "SAM_HOME path too long");
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (f < 0) return sam_errorf(err, SAM_EIO, "%s: %s", path, strerror(errno));
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		char who[32] = "";
+		ssize_t n = pread(f, who, sizeof who - 1, 0);
+		close(f);
+		if (e != EWOULDBLOCK) return sam_errorf(err, SAM_EIO, "%s: flock: %s", path, strerror(e));
+		who[n > 0 ? n : 0] = '\0';
+		who[strcspn(who, "\n")] = '\0';
+		return sam_errorf(err, SAM_EBUSY, "another training is running%s%s", *who ? " (pid " : "",
+				  *who ? who : "");
+	}
+	/* the holder's pid, for the message above (informational: the lock is the flock) */
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld)\n", (long)getpid());
+	if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n)
+		sam_log(SAM_LOG_DEBUG, "%s: could not note the pid", path);
+	*fd = f;
+	return 0;
+}
+
+void sam_train_unlock(int fd)
+{
+	if (fd >= 0) close(fd); /* closing the last descriptor drops the flock */
+}
+
+static int exec_bind(struct sam_db *db, const char *sql, const char *a, const char *b, int64_t i, struct sam_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = sam_db_prepare(db, &st, sql, err);
+	if (rc) return rc;
+	if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	if (i >= 0) sqlite3_bind_int64(st, 3, i);
+	int s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return s == SQLITE_DONE || s == SQLITE_ROW ? 0 : sam_db_errorf(db, err, s, "training_runs");
+}
+
+static int64_t newest_example(struct sam_db *db)
+{
+	sqlite3_stmt *st;
+	if (sam_db_prepare(db, &st, "SELECT coalesce(max(id), 0) FROM examples", NULL)) return -1;
+	int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Record the end of the run; the event tells whoever listens. */
+static int end_run(struct sam_db *db, const struct sam_train_result *res, const struct sam_train_outcome *o,
+		   const char *trainer, const char *error, struct sam_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = sam_db_prepare(db, &st,
+				"UPDATE training_runs SET status = ?1, finished = ?2, trainer = ?3, adapter = ?4,"
+				" valid_loss_base = ?5, valid_loss = ?6, error = ?7 WHERE id = ?8",
+				err);
+	if (rc) return rc;
+	sqlite3_bind_text(st, 1, res->status, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 2, sam_db_time());
+	if (trainer) sqlite3_bind_text(st, 3, trainer, -1, SQLITE_STATIC);
+	if (o->adapter[0]) sqlite3_bind_text(st, 4, o->adapter, -1, SQLITE_STATIC);
+	if (!isnan(o->valid_loss_base)) sqlite3_bind_double(st, 5, o->valid_loss_base);
+	if (!isnan(o->valid_loss)) sqlite3_bind_double(st, 6, o->valid_loss);
+	if (error) sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, res->run_id, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE) return sam_db_errorf(db, err, s, "finishing run %s", res->run_id);
+	if (error)
+		sam_event_publishp("train", SAM_EV_TRAIN_FAILED, "{s:s, s:s}", "run", res->run_id, "error", error);
+	else
+		sam_event_publishp("train", SAM_EV_TRAIN_FINISHED, "{s:s, s:s, s:I, s:I, s:s}", "run", res->run_id,
+				   "status", res->status, "n_train", (json_int_t)res->n_train, "n_valid",
+				   (json_int_t)res->n_valid, "adapter", o->adapter);
+	return 0;
+}
+
+int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, double valid_fraction,
+		  struct sam_train_result *res, struct sam_error *err)
+{
+	memset(res, 0, sizeof *res);
+	int rc = exec_bind(db,
+			   "UPDATE training_runs SET status = 'failed', finished = strftime('%s','now'),"
+			   " error = 'interrupted' WHERE status = 'running'",
+			   NULL, NULL, -1, err);
+	if (rc) return rc;
+	int64_t upto = newest_example(db);
+	if (upto <= 0) return sam_errorf(err, SAM_EINVAL, "no examples to train on (add some with `sam learn add`)");
+
+	/* a sortable id: UTC time, the pid, and a counter should one process start two in one second */
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	char stamp[16];
+	if (!strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm)) stamp[0] = '\0';
+	int s = SQLITE_CONSTRAINT;
+	for (int attempt = 0; attempt < 100 && (s & 0xff) == SQLITE_CONSTRAINT; attempt++) {
+		if (attempt) snprintf(res->run_id, sizeof res->run_id, "%.15s-%u-%d", stamp, (unsigned)getpid(), attempt);
+		else snprintf(res->run_id, sizeof res->run_id, "%.15s-%u", stamp, (unsigned)getpid());
+		char rel[128];
+		snprintf(rel, sizeof rel, "data/runs/%s", res->run_id);
+		if (sam_home_path(res->data_dir, sizeof res->data_dir, rel))
+			return sam_errorf(err, SAM_ERANGE, "SAM_HOME path too long");
+		sqlite3_stmt *st;
+		if ((rc = sam_db_prepare(db, &st,
+					 "INSERT INTO training_runs(id, status, started, pid, examples_upto, data_dir)"
+					 " VALUES(?, 'running', ?, ?, ?, ?)",
+					 err)))
+			return rc;
+		sqlite3_bind_text(st, 1, res->run_id, -1, SQLITE_STATIC);
+		sqlite3_bind_double(st, 2, sam_db_time());
+		sqlite3_bind_int64(st, 3, (int64_t)getpid());
+		sqlite3_bind_int64(st, 4, upto);
+		sqlite3_bind_text(st, 5, res->data_dir, -1, SQLITE_STATIC);
+		s = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if (s != SQLITE_DONE) return sam_db_errorf(db, err, s, "recording run %s", res->run_id);
+
+	struct sam_train_outcome out = { .valid_loss_base = NAN, .valid_loss = NAN };
+	const char *tname = trainer ? trainer->name : NULL;
+	rc = sam_dataset_export(db, res->data_dir, valid_fraction, &res->n_train, &res->n_valid, err);
+	if (!rc) {
+		sqlite3_stmt *u;
+		if (!sam_db_prepare(db, &u, "UPDATE training_runs SET n_train = ?, n_valid = ? WHERE id = ?", NULL)) {
+			sqlite3_bind_int64(u, 1, res->n_train);
+			sqlite3_bind_int64(u, 2, res->n_valid);
+			sqlite3_bind_text(u, 3, res->run_id, -1, SQLITE_STATIC);
+			sqlite3_step(u);
+			sqlite3_finalize(u);
+		}
+		sam_event_publishp("train", SAM_EV_TRAIN_STARTED, "{s:s, s:I, s:I, s:s}", "run", res->run_id, "n_train",
+				   (json_int_t)res->n_train, "n_valid", (json_int_t)res->n_valid, "trainer",
+				   tname ? tname : "none");
+		if (trainer) rc = trainer->train(trainer->ctx, res->run_id, res->data_dir, &out, err);
+	}
+	snprintf(res->status, sizeof res->status, "%s", rc ? "failed" : trainer ? "finished" : "exported");
+	int rc2 = end_run(db, res, &out, tname, rc ? err->msg : NULL, rc ? NULL : err);
+	return rc ? rc : rc2;
+}
