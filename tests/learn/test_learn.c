@@ -15,15 +15,9 @@
 
 #include "sam/db.h"
 #include "sam/learn.h"
+#include "learn/learn_util.h"
 #include "test.h"
 
-static const char *fresh_home(void)
-{
-	static char home[4096];
-	snprintf(home, sizeof home, "%s/home", test_tmpdir());
-	setenv("SAM_HOME", home, 1);
-	return home;
-}
 
 static struct sam_db *open_db(void)
 {
@@ -35,14 +29,6 @@ static struct sam_db *open_db(void)
 	return db;
 }
 
-static long long q_int(struct sam_db *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	CHECK(sam_db_prepare(db, &st, sql, NULL) == 0);
-	long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
-	return v;
-}
 
 static int from_str(const char *js, struct sam_example *ex, struct sam_error *err)
 {
@@ -113,7 +99,7 @@ TEST(learn_example_rejections)
 
 TEST(learn_add_deduplicates)
 {
-	fresh_home();
+	learn_test_home();
 	struct sam_db *db = open_db();
 	struct sam_example ex;
 	struct sam_error err = { 0 };
@@ -123,16 +109,16 @@ TEST(learn_add_deduplicates)
 	CHECK(added);
 	CHECK_INT(sam_example_add(db, &ex, "file", "", -1, "x:1", &added, &err), 0);
 	CHECK(!added);
-	CHECK(q_int(db, "SELECT count(*) FROM examples") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM examples") == 1);
 	/* the first writer's attribution stays */
-	CHECK(q_int(db, "SELECT count(*) FROM examples WHERE source = 'manual' AND category = 'notes'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM examples WHERE source = 'manual' AND category = 'notes'") == 1);
 	sam_example_free(&ex);
 	sam_db_close(db);
 }
 
 TEST(learn_ingest_jsonl_keeps_good_lines_and_reports_bad_ones)
 {
-	fresh_home();
+	learn_test_home();
 	struct sam_db *db = open_db();
 	char path[4200];
 	snprintf(path, sizeof path, "%s/export.jsonl", test_tmpdir());
@@ -152,23 +138,23 @@ TEST(learn_ingest_jsonl_keeps_good_lines_and_reports_bad_ones)
 	CHECK(r.bad == 2);
 	CHECKF(strstr(r.errors, "line 3: not JSON") != NULL, "errors: %s", r.errors);
 	CHECKF(strstr(r.errors, "line 5: no assistant answer") != NULL, "errors: %s", r.errors);
-	CHECK(q_int(db, "SELECT count(*) FROM files WHERE status = 'partial' AND examples = 2") == 1);
-	CHECK(q_int(db, "SELECT count(*) FROM files WHERE error LIKE '%line 3%'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM files WHERE status = 'partial' AND examples = 2") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM files WHERE error LIKE '%line 3%'") == 1);
 	/* unchanged: skipped, nothing repeated */
 	CHECK_INT(sam_ingest_file(db, path, 0, &r, &err), 0);
 	CHECK(r.skipped);
-	CHECK(q_int(db, "SELECT count(*) FROM examples") == 2);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM examples") == 2);
 	/* a file of nothing but bad lines is an error, recorded */
 	snprintf(path, sizeof path, "%s/bad.jsonl", test_tmpdir());
 	test_write_file(path, "nope\n[]\n", 8);
 	CHECK_INT(sam_ingest_file(db, path, 0, &r, &err), SAM_EINVAL);
-	CHECK(q_int(db, "SELECT count(*) FROM files WHERE status = 'error'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM files WHERE status = 'error'") == 1);
 	sam_db_close(db);
 }
 
 TEST(learn_ingest_text_chunks_and_binary)
 {
-	fresh_home();
+	learn_test_home();
 	struct sam_db *db = open_db();
 	char path[4200];
 	snprintf(path, sizeof path, "%s/notes.md", test_tmpdir());
@@ -205,14 +191,14 @@ TEST(learn_ingest_text_chunks_and_binary)
 	test_write_file(path, "\x7f" "ELF\0\0\1", 7);
 	CHECK_INT(sam_ingest_file(db, path, 0, &r, &err), SAM_EINVAL);
 	CHECK(strstr(err.msg, "not a UTF-8 text file") != NULL);
-	CHECK(q_int(db, "SELECT count(*) FROM files WHERE status = 'error' AND path LIKE '%blob.bin'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM files WHERE status = 'error' AND path LIKE '%blob.bin'") == 1);
 	sam_db_close(db);
 }
 
 /* `sam learn add` twice at once on the same files, plus once more by hand: each example stored once. */
 TEST(learn_cli_concurrent_adds_store_each_example_once)
 {
-	const char *home = fresh_home();
+	const char *home = learn_test_home();
 	char dir[4200];
 	snprintf(dir, sizeof dir, "%s/drop", test_tmpdir());
 	CHECK(mkdir(dir, 0755) == 0);
@@ -253,8 +239,8 @@ TEST(learn_cli_concurrent_adds_store_each_example_once)
 	struct sam_db *db;
 	struct sam_error err = { 0 };
 	CHECK(sam_db_open(&db, dbpath, &err) == 0);
-	CHECK(q_int(db, "SELECT count(*) FROM examples") == 25);
-	CHECK(q_int(db, "SELECT count(*) FROM files WHERE status = 'ok'") == 20);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM examples") == 25);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM files WHERE status = 'ok'") == 20);
 	sam_db_close(db);
 
 	test_run_sam(&p, 30, "learn", "stats", NULL);
@@ -266,7 +252,7 @@ TEST(learn_cli_concurrent_adds_store_each_example_once)
 
 TEST(learn_cli_errors)
 {
-	fresh_home();
+	learn_test_home();
 	struct test_proc p;
 	test_run_sam(&p, 30, "learn", NULL);
 	CHECK_INT(p.status, 2);
@@ -297,7 +283,7 @@ TEST(learn_cli_errors)
 
 TEST(learn_dataset_export_is_deterministic)
 {
-	fresh_home();
+	learn_test_home();
 	struct sam_db *db = open_db();
 	struct sam_error err = { 0 };
 	for (int i = 0; i < 300; i++) {

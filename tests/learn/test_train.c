@@ -13,15 +13,9 @@
 #include "sam/db.h"
 #include "sam/learn.h"
 #include "sam/train.h"
+#include "learn/learn_util.h"
 #include "test.h"
 
-static const char *home_for_test(void)
-{
-	static char home[4096];
-	snprintf(home, sizeof home, "%s/home", test_tmpdir());
-	setenv("SAM_HOME", home, 1);
-	return home;
-}
 
 static struct sam_db *home_db(void)
 {
@@ -31,14 +25,6 @@ static struct sam_db *home_db(void)
 	return db;
 }
 
-static long long q_int(struct sam_db *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	CHECK(sam_db_prepare(db, &st, sql, NULL) == 0);
-	long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
-	return v;
-}
 
 static void add_examples(struct sam_db *db, int n)
 {
@@ -55,7 +41,7 @@ static void add_examples(struct sam_db *db, int n)
 
 TEST(train_lock_is_exclusive)
 {
-	home_for_test();
+	learn_test_home();
 	struct sam_error err = { 0 };
 	int a = -1, b = -1;
 	CHECK_INT(sam_train_lock(&a, &err), 0);
@@ -79,7 +65,7 @@ TEST(train_lock_is_exclusive)
 
 TEST(train_cli_runs_once_under_the_lock)
 {
-	const char *home = home_for_test();
+	const char *home = learn_test_home();
 	struct test_proc p;
 	/* nothing to train on */
 	test_run_sam(&p, 30, "train", NULL);
@@ -88,7 +74,7 @@ TEST(train_cli_runs_once_under_the_lock)
 	test_proc_free(&p);
 	struct sam_db *db = home_db();
 	add_examples(db, 50);
-	CHECK(q_int(db, "SELECT count(*) FROM training_runs") == 0); /* a refused start records nothing */
+	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs") == 0); /* a refused start records nothing */
 
 	/* while someone holds the lock, two more `sam train` both stay out */
 	struct sam_error err = { 0 };
@@ -106,16 +92,16 @@ TEST(train_cli_runs_once_under_the_lock)
 		CHECK(waitpid(kids[k], &st, 0) == kids[k]);
 		CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sam train did not exit 3 while the lock was held");
 	}
-	CHECK(q_int(db, "SELECT count(*) FROM training_runs") == 0);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs") == 0);
 	sam_train_unlock(lock);
 
 	test_run_sam(&p, 30, "train", "--valid-fraction", "0.2", NULL);
 	CHECK_INT(p.status, 0);
 	CHECKF(strstr(p.out, "exported") != NULL, "%s", p.out);
 	test_proc_free(&p);
-	CHECK(q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'exported' AND n_train + n_valid = 50") == 1);
-	CHECK(q_int(db, "SELECT count(*) FROM events WHERE type = 'train.started'") == 1);
-	CHECK(q_int(db, "SELECT count(*) FROM events WHERE type = 'train.finished'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'exported' AND n_train + n_valid = 50") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM events WHERE type = 'train.started'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM events WHERE type = 'train.finished'") == 1);
 	/* the run's data is on disk */
 	sqlite3_stmt *st;
 	CHECK(sam_db_prepare(db, &st, "SELECT data_dir FROM training_runs", NULL) == 0);
@@ -143,7 +129,7 @@ TEST(train_cli_runs_once_under_the_lock)
 
 TEST(train_marks_an_interrupted_run)
 {
-	home_for_test();
+	learn_test_home();
 	struct sam_db *db = home_db();
 	add_examples(db, 5);
 	struct sam_error err = { 0 };
@@ -154,7 +140,7 @@ TEST(train_marks_an_interrupted_run)
 		  0);
 	struct sam_train_result res;
 	CHECK_INT(sam_train_run(db, NULL, 0.1, &res, &err), 0);
-	CHECK(q_int(db, "SELECT count(*) FROM training_runs WHERE id = 'old' AND status = 'failed'"
+	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE id = 'old' AND status = 'failed'"
 			" AND error = 'interrupted'") == 1);
 	CHECK(strcmp(res.status, "exported") == 0);
 	sam_db_close(db);
@@ -182,7 +168,7 @@ static int good_train(void *ctx, const char *run_id, const char *data_dir, struc
 
 TEST(train_records_the_trainer_outcome)
 {
-	home_for_test();
+	learn_test_home();
 	struct sam_db *db = home_db();
 	add_examples(db, 10);
 	struct sam_error err = { 0 };
@@ -190,13 +176,13 @@ TEST(train_records_the_trainer_outcome)
 	struct sam_trainer bad = { "test-bad", failing_train, NULL }, good = { "test-good", good_train, NULL };
 	CHECK_INT(sam_train_run(db, &bad, 0.1, &res, &err), SAM_EIO);
 	CHECK(strcmp(res.status, "failed") == 0);
-	CHECK(q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'failed' AND error LIKE '%caught fire%'"
+	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'failed' AND error LIKE '%caught fire%'"
 			" AND trainer = 'test-bad'") == 1);
-	CHECK(q_int(db, "SELECT count(*) FROM events WHERE type = 'train.failed' AND data LIKE '%caught fire%'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM events WHERE type = 'train.failed' AND data LIKE '%caught fire%'") == 1);
 	/* a second run in the same second of the same process gets its own id */
 	CHECK_INT(sam_train_run(db, &good, 0.1, &res, &err), 0);
 	CHECK(strcmp(res.status, "finished") == 0);
-	CHECK(q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'finished' AND valid_loss = 2.0"
+	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'finished' AND valid_loss = 2.0"
 			" AND valid_loss_base = 2.5 AND adapter LIKE 'adapters/%'") == 1);
 	sam_db_close(db);
 }
