@@ -84,6 +84,8 @@ int sam_db_errorf(struct sam_db *db, struct sam_error *err, int sqlite_rc, const
 int sam_db_exec(struct sam_db *db, const char *sql, struct sam_error *err);
 /* Prepare one statement; the caller sqlite3_finalize()s *stmt. */
 int sam_db_prepare(struct sam_db *db, struct sqlite3_stmt **stmt, const char *sql, struct sam_error *err);
+/* Run a query (no parameters) for one integer: the first column of its first row, 0 when it has no row. */
+int sam_db_query_int(struct sam_db *db, const char *sql, int64_t *out, struct sam_error *err);
 
 /*
  * Write transactions that nest. The outermost sam_db_begin() is BEGIN

@@ -109,7 +109,6 @@ AVX2 static inline __m256 dot_u8(__m256i x, __m256i y)
 	return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-
 AVX2 float quant_avx2_q4_1_dot(int64_t n, const void *wv, const void *av)
 {
 	const struct block_q4_1 *w = wv;

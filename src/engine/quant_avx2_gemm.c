@@ -28,8 +28,6 @@
 /* The loops over a tile's rows and columns unrolled, so its accumulators live in registers. */
 #define UNROLL _Pragma("GCC unroll 8")
 
-
-
 /*
  * Weights stream from memory once per token. Asking for the bytes 1 KiB
  * ahead of the one weight stream a thread reads took generation on
@@ -85,7 +83,9 @@ TILE void lane_tile(enum lane_kind kind, int64_t nb, const void *w, size_t ws, c
 		if (RM <= 2) /* decoding: the weights stream from memory */
 			UNROLL
 			for (int r = 0; r < RM; r++)
-				prefetch_ahead((const uint8_t *)ROW(w, ws, r) + (size_t)i * (kind == LANE_Q8_0 ? 34 : 22), 1);
+				prefetch_ahead((const uint8_t *)ROW(w, ws, r) +
+						       (size_t)i * (kind == LANE_Q8_0 ? sizeof(struct block_q8_0) : sizeof(struct block_q5_0)),
+					       1);
 		UNROLL
 		for (int r = 0; r < RM; r++) {
 			float dw;
@@ -192,9 +192,7 @@ TILE void q4_0_tile8(int64_t nb, const void *w, size_t ws, const void *a, size_t
 	for (int64_t i = 0; i < nb; i++) {
 		__m256i u[8];
 		UNROLL
-		for (int r = 0; r < 8; r++) {
-			u[r] = nibbles(((const struct block_q4_0 *)ROW(w, ws, r))[i].qs);
-		}
+		for (int r = 0; r < 8; r++) u[r] = nibbles(((const struct block_q4_0 *)ROW(w, ws, r))[i].qs);
 		__m256 dw = q4_0_scales8(w, ws, i);
 		UNROLL
 		for (int c = 0; c < RN; c++) {
@@ -273,7 +271,6 @@ TILE __m256i yword(const int8_t *y, int j)
 	memcpy(&v, y + 4 * j, 4);
 	return _mm256_set1_epi32(v);
 }
-#define YWORD(y, j) yword((y), (j))
 
 /*
  * Group block i against RN columns: row r's exact block sum in lane r
@@ -302,8 +299,8 @@ TILE void q4_0x8_tile(int64_t i0, int64_t i1, const struct q4_0x8 *w, const void
 			__m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
 			UNROLL
 			for (int c = 0; c < RN; c++)
-				s16[c] = _mm256_add_epi16(s16[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo, YWORD(y[c]->qs, k)),
-										   _mm256_maddubs_epi16(hi, YWORD(y[c]->qs, 4 + k))));
+				s16[c] = _mm256_add_epi16(s16[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo, yword(y[c]->qs, k)),
+										   _mm256_maddubs_epi16(hi, yword(y[c]->qs, 4 + k))));
 		}
 		__m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[i].d));
 		UNROLL

@@ -3,11 +3,10 @@
  */
 #include <math.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "engine/quant_simd.h"
 #include "engine/vec.h"
+#include "sam/quant.h"
 
 static float dot_ref(const float *x, const float *y, int n)
 {
@@ -115,12 +114,11 @@ static const struct vec_ops avx2 = { dot_avx2, axpy_avx2, dots_avx2, wsum_avx2 }
 static const struct vec_ops *chosen = &ref;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* The same instruction set as the quant kernels (quant.c decides, SAM_NO_SIMD included). */
 static void pick(void)
 {
-	const char *off = getenv("SAM_NO_SIMD");
-	if (off && *off && strcmp(off, "0")) return;
 #if defined(__x86_64__)
-	if (quant_avx2_usable()) chosen = &avx2;
+	if (!strcmp(quant_simd_name(), "avx2")) chosen = &avx2;
 #endif
 }
 

@@ -11,31 +11,19 @@
 #include "sam/fs.h"
 #include "sam/learn.h"
 
-/* The single integer a query returns. */
-static int count(struct sam_db *db, const char *sql, int64_t *out, struct sam_error *err)
-{
-	sqlite3_stmt *st;
-	int rc = sam_db_prepare(db, &st, sql, err);
-	if (rc) return rc;
-	int s = sqlite3_step(st);
-	*out = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return s == SQLITE_ROW || s == SQLITE_DONE ? 0 : sam_db_errorf(db, err, s, "counting");
-}
-
 int sam_learn_stats(struct sam_db *db, struct sam_learn_stats *st, struct sam_error *err)
 {
 	memset(st, 0, sizeof *st);
 	int rc;
-	if ((rc = count(db, "SELECT count(*) FROM examples", &st->examples, err)) ||
-	    (rc = count(db, "SELECT count(*) FROM examples WHERE kind = 'chat'", &st->chat, err)) ||
-	    (rc = count(db, "SELECT count(*) FROM examples WHERE kind = 'text'", &st->text, err)) ||
-	    (rc = count(db, "SELECT count(*) FROM files WHERE status = 'ok'", &st->files_ok, err)) ||
-	    (rc = count(db, "SELECT count(*) FROM files WHERE status = 'partial'", &st->files_partial, err)) ||
-	    (rc = count(db, "SELECT count(*) FROM files WHERE status = 'error'", &st->files_error, err)))
+	if ((rc = sam_db_query_int(db, "SELECT count(*) FROM examples", &st->examples, err)) ||
+	    (rc = sam_db_query_int(db, "SELECT count(*) FROM examples WHERE kind = 'chat'", &st->chat, err)) ||
+	    (rc = sam_db_query_int(db, "SELECT count(*) FROM examples WHERE kind = 'text'", &st->text, err)) ||
+	    (rc = sam_db_query_int(db, "SELECT count(*) FROM files WHERE status = 'ok'", &st->files_ok, err)) ||
+	    (rc = sam_db_query_int(db, "SELECT count(*) FROM files WHERE status = 'partial'", &st->files_partial, err)) ||
+	    (rc = sam_db_query_int(db, "SELECT count(*) FROM files WHERE status = 'error'", &st->files_error, err)))
 		return rc;
 	/* examples newer than the last run that got its data: the ones no training has seen */
-	return count(db,
+	return sam_db_query_int(db,
 		     "SELECT count(*) FROM examples WHERE id > coalesce((SELECT examples_upto FROM training_runs"
 		     " WHERE status IN ('finished','exported') ORDER BY started DESC LIMIT 1), 0)",
 		     &st->pending, err);

@@ -55,28 +55,6 @@ void sam_train_unlock(int fd)
 	if (fd >= 0) close(fd); /* closing the last descriptor drops the flock */
 }
 
-static int exec_bind(struct sam_db *db, const char *sql, const char *a, const char *b, int64_t i, struct sam_error *err)
-{
-	sqlite3_stmt *st;
-	int rc = sam_db_prepare(db, &st, sql, err);
-	if (rc) return rc;
-	if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	if (i >= 0) sqlite3_bind_int64(st, 3, i);
-	int s = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return s == SQLITE_DONE || s == SQLITE_ROW ? 0 : sam_db_errorf(db, err, s, "training_runs");
-}
-
-static int64_t newest_example(struct sam_db *db)
-{
-	sqlite3_stmt *st;
-	if (sam_db_prepare(db, &st, "SELECT coalesce(max(id), 0) FROM examples", NULL)) return -1;
-	int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* Record the end of the run; the event tells whoever listens. */
 static int end_run(struct sam_db *db, const struct sam_train_result *res, const struct sam_train_outcome *o,
 		   const char *trainer, const char *error, struct sam_error *err)
@@ -111,12 +89,12 @@ int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, double v
 		  struct sam_train_result *res, struct sam_error *err)
 {
 	memset(res, 0, sizeof *res);
-	int rc = exec_bind(db,
-			   "UPDATE training_runs SET status = 'failed', finished = strftime('%s','now'),"
-			   " error = 'interrupted' WHERE status = 'running'",
-			   NULL, NULL, -1, err);
-	if (rc) return rc;
-	int64_t upto = newest_example(db);
+	int rc = sam_db_exec(db,
+			     "UPDATE training_runs SET status = 'failed', finished = strftime('%s','now'),"
+			     " error = 'interrupted' WHERE status = 'running'",
+			     err);
+	int64_t upto = 0;
+	if (rc || (rc = sam_db_query_int(db, "SELECT coalesce(max(id), 0) FROM examples", &upto, err))) return rc;
 	if (upto <= 0) return sam_errorf(err, SAM_EINVAL, "no examples to train on (add some with `sam learn add`)");
 
 	/* a sortable id: UTC time, the pid, and a counter should one process start two in one second */

@@ -158,6 +158,19 @@ int sam_db_prepare(struct sam_db *db, struct sqlite3_stmt **stmt, const char *sq
 	return 0;
 }
 
+int sam_db_query_int(struct sam_db *db, const char *sql, int64_t *out, struct sam_error *err)
+{
+	*out = 0;
+	sqlite3_stmt *st;
+	int rc = sam_db_prepare(db, &st, sql, err);
+	if (rc) return rc;
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
+	else if (s != SQLITE_DONE) rc = sam_db_errorf(db, err, s, "%s", sql);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int sam_db_begin(struct sam_db *db, struct sam_error *err)
 {
 	if (db->depth == MAX_NEST) return sam_errorf(err, SAM_ERANGE, "transactions nested deeper than %d", MAX_NEST);

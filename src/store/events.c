@@ -205,19 +205,11 @@ void sam_events_free(struct sam_event *events, size_t n)
 
 int sam_events_last_seq(struct sam_db *db, int64_t *seq, struct sam_error *err)
 {
-	*seq = 0;
-	sqlite3_stmt *st;
 	/* sqlite_sequence remembers the highest seq after the rows are pruned */
-	int rc = sam_db_prepare(db, &st,
+	return sam_db_query_int(db,
 				"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
 				" coalesce((SELECT max(seq) FROM events), 0))",
-				err);
-	if (rc) return rc;
-	int s = sqlite3_step(st);
-	if (s == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
-	else rc = sam_db_errorf(db, err, s, "read the last event seq");
-	sqlite3_finalize(st);
-	return rc;
+				seq, err);
 }
 
 int sam_events_prune(struct sam_db *db, size_t keep_last_n, int64_t *deleted, struct sam_error *err)
