@@ -127,9 +127,7 @@ AVX2 float quant_avx2_q4_1_dot(int64_t n, const void *wv, const void *av)
 /* 8 lanes of a Q5_0 x Q8_0 block, as floats */
 AVX2 static inline __m256 q5_0_block(const struct block_q5_0 *w, const struct block_q8_0 *a)
 {
-	/* level - 16 as a signed byte: the nibble, with 0xf0 or'ed in where bit 4 is clear */
-	__m256i x = _mm256_or_si256(nibbles(w->qs), _mm256_andnot_si256(bit_bytes(w->qh), _mm256_set1_epi8((char)0xf0)));
-	return dot_i8(x, _mm256_loadu_si256((const __m256i *)a->qs));
+	return dot_i8(q5_0_levels(w->qs, w->qh), _mm256_loadu_si256((const __m256i *)a->qs));
 }
 
 AVX2 float quant_avx2_q5_0_dot(int64_t n, const void *wv, const void *av)

@@ -59,8 +59,7 @@ TILE __m256i lane_levels(enum lane_kind kind, const void *row, int64_t i, float 
 	}
 	const struct block_q5_0 *b = (const struct block_q5_0 *)row + i;
 	*d = h2f(b->d);
-	/* level - 16: the nibble with 0xf0 or'ed in where bit 4 is clear */
-	return _mm256_or_si256(nibbles(b->qs), _mm256_andnot_si256(bit_bytes(b->qh), _mm256_set1_epi8((char)0xf0)));
+	return q5_0_levels(b->qs, b->qh);
 }
 
 TILE void lane_tile(enum lane_kind kind, int64_t nb, const void *w, size_t ws, const void *a, size_t as, float *out,

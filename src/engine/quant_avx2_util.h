@@ -45,6 +45,12 @@ AVX2 static inline __m256i bit_bytes(const uint8_t *qh)
 	return _mm256_cmpeq_epi8(b, bit);
 }
 
+/* The 32 levels of a Q5_0 block less 16, as signed bytes: the nibble, with 0xf0 or'ed in where bit 4 is clear. */
+AVX2 static inline __m256i q5_0_levels(const uint8_t qs[16], const uint8_t qh[4])
+{
+	return _mm256_or_si256(nibbles(qs), _mm256_andnot_si256(bit_bytes(qh), _mm256_set1_epi8((char)0xf0)));
+}
+
 /* ---- K-quant pieces (quant_k_avx2.c, quant_avx2_gemm.c) -------------------- */
 
 /*
