@@ -37,6 +37,16 @@ size_t utf8_valid_len(const char *str, size_t n)
 	return len;
 }
 
+bool utf8_valid(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_valid_len(s + i, n - i);
+		if (!l) return false;
+		i += l;
+	}
+	return true;
+}
+
 char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
 {
 	char *out = xmalloc(n * 3 + 1), *o = out; /* each bad byte becomes 3 bytes at most */

@@ -17,11 +17,7 @@
  */
 static char *norm_text(const char *s, size_t n, size_t *out_len)
 {
-	for (size_t i = 0; i < n;) {
-		size_t l = utf8_valid_len(s + i, n - i);
-		if (!l) return NULL;
-		i += l;
-	}
+	if (!utf8_valid(s, n)) return NULL;
 	char *o = xmalloc(n + 1);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -110,10 +106,11 @@ static int finish(json_t *o, enum sam_example_kind kind, struct sam_example *ex,
 }
 
 /* messages: array of objects with role_key/content_key (OpenAI or ShareGPT names). */
-static int from_messages(const json_t *arr, const char *role_key, const char *content_key, struct sam_example *ex,
-			 struct sam_error *err)
+static int from_messages(const json_t *arr, const char *key, const char *role_key, const char *content_key,
+			 struct sam_example *ex, struct sam_error *err)
 {
-	if (!json_is_array(arr) || !json_array_size(arr)) return sam_errorf(err, SAM_EINVAL, "'%s' is not a non-empty array", role_key[0] == 'r' ? "messages" : "conversations");
+	if (!json_is_array(arr) || !json_array_size(arr))
+		return sam_errorf(err, SAM_EINVAL, "'%s' is not a non-empty array", key);
 	json_t *msgs = json_array();
 	bool answered = false;
 	size_t i;
@@ -165,8 +162,8 @@ int sam_example_from_json(const json_t *obj, struct sam_example *ex, struct sam_
 	memset(ex, 0, sizeof *ex);
 	if (!json_is_object(obj)) return sam_errorf(err, SAM_EINVAL, "not a JSON object");
 	const json_t *v;
-	if ((v = json_object_get(obj, "messages"))) return from_messages(v, "role", "content", ex, err);
-	if ((v = json_object_get(obj, "conversations"))) return from_messages(v, "from", "value", ex, err);
+	if ((v = json_object_get(obj, "messages"))) return from_messages(v, "messages", "role", "content", ex, err);
+	if ((v = json_object_get(obj, "conversations"))) return from_messages(v, "conversations", "from", "value", ex, err);
 	if ((v = json_object_get(obj, "text"))) {
 		if (!json_is_string(v)) return sam_errorf(err, SAM_EINVAL, "'text' is not a string");
 		return sam_example_from_text(json_string_value(v), json_string_length(v), ex, err);

@@ -159,13 +159,7 @@ static bool has_ext(const char *path, const char *ext)
 /* Whether data is UTF-8 text: no NUL bytes, no invalid sequences. */
 static bool is_text(const char *data, size_t len)
 {
-	if (memchr(data, '\0', len)) return false;
-	for (size_t i = 0; i < len;) {
-		size_t l = utf8_valid_len(data + i, len - i);
-		if (!l) return false;
-		i += l;
-	}
-	return true;
+	return !memchr(data, '\0', len) && utf8_valid(data, len);
 }
 
 /* The files row of path: *found and, when found, its size, mtime and hash. */

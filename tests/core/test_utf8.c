@@ -28,3 +28,14 @@ TEST(utf8_sanitize_replaces_invalid_bytes)
 	CHECK_STR(o, "h\xC3\xA9llo");
 	free(o);
 }
+
+TEST(utf8_valid_whole_buffers)
+{
+	CHECK(utf8_valid("", 0));
+	static const char ok[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+	CHECK(utf8_valid(ok, sizeof ok - 1));
+	CHECK(!utf8_valid("caf\xc3", 4));          /* cut inside a character */
+	CHECK(!utf8_valid("\xff\xfe", 2));          /* never valid */
+	CHECK(!utf8_valid("a\xc0\xaf", 3));         /* overlong */
+	CHECK(!utf8_valid("\xed\xa0\x80", 3));      /* a surrogate */
+}
