@@ -70,11 +70,12 @@ static int walk_fn(const char *path, const struct stat *sb, int type, struct FTW
 	return 0;
 }
 
-static int open_db(struct sam_db **db)
+/* SAM_HOME's database; 1 with the reason on stderr (prefixed "sam WHO: ") when it cannot be opened. */
+static int open_db(const char *who, struct sam_db **db)
 {
 	struct sam_error err = { 0 };
 	if (sam_home_init(&err) || sam_db_open(db, NULL, &err)) {
-		fprintf(stderr, "sam learn: %s\n", err.msg);
+		fprintf(stderr, "sam %s: %s\n", who, err.msg);
 		return 1;
 	}
 	return 0;
@@ -99,7 +100,7 @@ static int learn_add(const struct sam_cmd *cmd, int argc, char **argv)
 	}
 	if (optind >= argc) return cli_usage_error(cmd, "learn add: no FILE given");
 	struct add_totals t = { .chunk = (int)chunk };
-	if (open_db(&t.db)) return 1;
+	if (open_db("learn", &t.db)) return 1;
 	walk_totals = &t;
 	for (int i = optind; i < argc; i++) {
 		struct stat sb;
@@ -149,7 +150,7 @@ static int learn_stats(const struct sam_cmd *cmd, int argc, char **argv)
 {
 	if (argc > 1) return cli_usage_error(cmd, "learn stats: unexpected argument '%s'", argv[1]);
 	struct sam_db *db;
-	if (open_db(&db)) return 1;
+	if (open_db("learn", &db)) return 1;
 	struct sam_learn_stats st;
 	struct sam_error err = { 0 };
 	int rc = sam_learn_stats(db, &st, &err);
@@ -204,11 +205,8 @@ int cmd_dataset(int argc, char **argv)
 	if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!out) return cli_usage_error(cmd, "dataset export: --out DIR is required");
 	struct sam_db *db;
+	if (open_db("dataset", &db)) return 1;
 	struct sam_error err = { 0 };
-	if (sam_home_init(&err) || sam_db_open(&db, NULL, &err)) {
-		fprintf(stderr, "sam dataset: %s\n", err.msg);
-		return 1;
-	}
 	int64_t nt = 0, nv = 0;
 	int rc = sam_dataset_export(db, out, frac, &nt, &nv, &err);
 	sam_db_close(db);
