@@ -53,10 +53,30 @@
 	" trainer TEXT, adapter TEXT, valid_loss_base REAL, valid_loss REAL, error TEXT);"           \
 	"CREATE INDEX training_runs_started ON training_runs(started);"
 
+/* Feedback on answers (POST /api/feedback) and the curriculum: tasks, attempts, each stream's place. */
+#define MIGRATION_4                                                                                  \
+	"CREATE TABLE feedback(id INTEGER PRIMARY KEY, session_id TEXT NOT NULL,"                       \
+	" message_index INTEGER NOT NULL, rating REAL NOT NULL, correction TEXT,"                       \
+	" example_hash TEXT, created REAL NOT NULL);"                                                  \
+	"CREATE INDEX feedback_session ON feedback(session_id, message_index);"                        \
+	"CREATE TABLE curriculum_tasks(id INTEGER PRIMARY KEY, question TEXT NOT NULL UNIQUE,"          \
+	" reference TEXT, category TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,"      \
+	" correct INTEGER NOT NULL DEFAULT 0, last_attempt REAL, claimed_by INTEGER,"                   \
+	" claimed_until REAL NOT NULL DEFAULT 0, created REAL NOT NULL);"                               \
+	"CREATE INDEX curriculum_tasks_pick ON curriculum_tasks(attempts, last_attempt);"               \
+	"CREATE TABLE curriculum_attempts(id INTEGER PRIMARY KEY,"                                      \
+	" task_id INTEGER NOT NULL REFERENCES curriculum_tasks(id) ON DELETE CASCADE,"                 \
+	" stream INTEGER NOT NULL, answer TEXT, score REAL NOT NULL, correct INTEGER NOT NULL,"          \
+	" example_hash TEXT, created REAL NOT NULL);"                                                  \
+	"CREATE INDEX curriculum_attempts_task ON curriculum_attempts(task_id);"                       \
+	"CREATE TABLE curriculum_streams(stream INTEGER PRIMARY KEY, task_id INTEGER,"                  \
+	" failures INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0, updated REAL NOT NULL);"
+
 static const char *const migrations[] = {
 	MIGRATION_1, /* 1: sessions, messages, events */
 	MIGRATION_2, /* 2: examples, files */
 	MIGRATION_3, /* 3: training_runs */
+	MIGRATION_4, /* 4: feedback, curriculum_tasks, curriculum_attempts, curriculum_streams */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
