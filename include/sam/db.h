@@ -84,6 +84,15 @@ int sam_db_errorf(struct sam_db *db, struct sam_error *err, int sqlite_rc, const
 int sam_db_exec(struct sam_db *db, const char *sql, struct sam_error *err);
 /* Prepare one statement; the caller sqlite3_finalize()s *stmt. */
 int sam_db_prepare(struct sam_db *db, struct sqlite3_stmt **stmt, const char *sql, struct sam_error *err);
+/*
+ * A prepared statement kept by the connection for reuse, for statements
+ * run once per row in a loop (one per example of a 100 MB file): prepared
+ * on the first call with this SQL text, reset with its bindings cleared on
+ * every later one. db owns it: do not finalize it; reset it when done
+ * reading rows so it holds no read snapshot. At most 8 different texts per
+ * connection (SAM_ERANGE beyond); pass string literals.
+ */
+int sam_db_cached(struct sam_db *db, struct sqlite3_stmt **stmt, const char *sql, struct sam_error *err);
 /* Run a query (no parameters) for one integer: the first column of its first row, 0 when it has no row. */
 int sam_db_query_int(struct sam_db *db, const char *sql, int64_t *out, struct sam_error *err);
 

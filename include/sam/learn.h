@@ -82,14 +82,41 @@ struct sam_ingest_result {
  * (one example or an array of them); anything else that is UTF-8 text
  * without NUL bytes becomes text examples of about chunk_chars characters
  * (0: SAM_LEARN_CHUNK_DEFAULT), cut at paragraph, then line, then word
- * boundaries. A file already recorded with the same size, mtime and hash
- * is skipped. A file that cannot be used at all (unreadable, binary,
+ * boundaries. A file already recorded with the same size and mtime is
+ * skipped without being read (as is one recorded with the same size, mtime
+ * and hash by another process while this one read it). A file that cannot be used at all (unreadable, binary,
  * every line bad) is recorded with status "error" and returns SAM_EINVAL
  * or SAM_EIO with the reason; bad lines among good ones give "partial"
  * and 0.
  */
 int sam_ingest_file(struct sam_db *db, const char *path, int chunk_chars, struct sam_ingest_result *res,
 		    struct sam_error *err);
+
+/* ---- walking directories ------------------------------------------------------ */
+
+/*
+ * Whether a file or directory name is left out when ingesting a
+ * directory: hidden names (".git", ".#draft"), editor backups ("notes~")
+ * and files still being written by their tools (.part, .partial, .tmp,
+ * .swp, .swx, .crdownload). Writers that rename a finished file into
+ * place are picked up under its final name.
+ */
+bool sam_learn_ignored(const char *name);
+
+/* Callbacks of sam_learn_walk; each may be NULL. A non-zero return stops the walk. */
+struct sam_walk_cb {
+	int (*on_dir)(void *ctx, const char *dir);                /* before its entries */
+	int (*on_file)(void *ctx, const char *path);
+	int (*on_error)(void *ctx, const char *path, int errnum); /* unreadable dir; the walk goes on if it returns 0 */
+};
+
+/*
+ * Walk dir recursively: on_dir for dir and each subdirectory, on_file for
+ * each regular file or symlink to one. Ignored names are left out with
+ * their whole subtree; symlinked directories are not followed (no loops).
+ * Returns the first non-zero callback result, else 0.
+ */
+int sam_learn_walk(const char *dir, const struct sam_walk_cb *cb, void *ctx);
 
 /* ---- statistics and export --------------------------------------------------- */
 

@@ -181,7 +181,7 @@ int sam_example_add(struct sam_db *db, const struct sam_example *ex, const char 
 		    double quality, const char *origin, bool *added, struct sam_error *err)
 {
 	sqlite3_stmt *st;
-	int rc = sam_db_prepare(db, &st,
+	int rc = sam_db_cached(db, &st,
 				"INSERT INTO examples(kind, content, hash, source, category, quality, origin, created)"
 				" VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(hash) DO NOTHING",
 				err);
@@ -197,8 +197,9 @@ int sam_example_add(struct sam_db *db, const struct sam_example *ex, const char 
 	else sqlite3_bind_null(st, 7);
 	sqlite3_bind_double(st, 8, sam_db_time());
 	int s = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (s != SQLITE_DONE) return sam_db_errorf(db, err, s, "storing an example");
+	rc = s == SQLITE_DONE ? 0 : sam_db_errorf(db, err, s, "storing an example");
+	sqlite3_reset(st);
+	if (rc) return rc;
 	if (added) *added = sqlite3_changes(sam_db_handle(db)) > 0;
 	return 0;
 }

@@ -219,18 +219,27 @@ int sam_ingest_file(struct sam_db *db, const char *path, int chunk_chars, struct
 	if (stat(abs, &sb)) return sam_errorf(err, SAM_EIO, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(sb.st_mode)) return sam_errorf(err, SAM_EINVAL, "%s: not a regular file", path);
 	double mtime = (double)sb.st_mtim.tv_sec + (double)sb.st_mtim.tv_nsec * 1e-9;
-	char *data = NULL;
-	size_t len = 0;
-	struct sam_error rerr = { 0 };
-	int rc = sam_read_file(abs, SAM_LEARN_FILE_MAX, &data, &len, &rerr);
-	char hash[SAM_SHA256_HEX_LEN + 1] = "";
-	if (!rc) sam_sha256_hex(data, len, hash);
-
-	if ((rc = sam_db_begin(db, err))) goto out_free;
 	bool found;
 	int64_t osize;
 	double omtime;
 	char ohash[SAM_SHA256_HEX_LEN + 1];
+	/* The watcher's rescans look at every file again: an unchanged size and
+	 * mtime (nanoseconds) skip it without reading it. */
+	int rc = seen(db, abs, &found, &osize, &omtime, ohash, err);
+	if (rc) return rc;
+	if (found && osize == (int64_t)sb.st_size && omtime == mtime) {
+		res->skipped = true;
+		return 0;
+	}
+	char *data = NULL;
+	size_t len = 0;
+	struct sam_error rerr = { 0 };
+	rc = sam_read_file(abs, SAM_LEARN_FILE_MAX, &data, &len, &rerr);
+	char hash[SAM_SHA256_HEX_LEN + 1] = "";
+	if (!rc) sam_sha256_hex(data, len, hash);
+
+	if ((rc = sam_db_begin(db, err))) goto out_free;
+	/* Again under the write lock: another process may have ingested it meanwhile. */
 	if ((rc = seen(db, abs, &found, &osize, &omtime, ohash, err))) goto rollback;
 	if (found && data && osize == (int64_t)sb.st_size && omtime == mtime && !strcmp(ohash, hash)) {
 		res->skipped = true;

@@ -81,6 +81,7 @@ static const char *const migrations[] = {
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 #define MAX_NEST 32
+#define DB_CACHE 8 /* statements kept by sam_db_cached: the few run once per example or row */
 
 struct sam_db {
 	sqlite3 *h;
@@ -90,6 +91,10 @@ struct sam_db {
 	int migrated;   /* steps applied by this open */
 	int depth;      /* open sam_db_begin() levels */
 	unsigned char savepoint[MAX_NEST]; /* level i is a SAVEPOINT (else BEGIN) */
+	struct {
+		const char *sql;   /* the caller's text, compared by address, then by content */
+		sqlite3_stmt *st;
+	} cache[DB_CACHE];
 };
 
 int sam_db_schema_version(void)
@@ -175,6 +180,29 @@ int sam_db_prepare(struct sam_db *db, struct sqlite3_stmt **stmt, const char *sq
 		*stmt = NULL;
 		return sam_db_errorf(db, err, rc, "prepare %.80s", sql);
 	}
+	return 0;
+}
+
+int sam_db_cached(struct sam_db *db, struct sqlite3_stmt **stmt, const char *sql, struct sam_error *err)
+{
+	int i;
+	for (i = 0; i < DB_CACHE && db->cache[i].sql; i++) {
+		if (db->cache[i].sql == sql || !strcmp(db->cache[i].sql, sql)) {
+			*stmt = db->cache[i].st;
+			sqlite3_reset(*stmt);
+			sqlite3_clear_bindings(*stmt);
+			return 0;
+		}
+	}
+	int rc = sam_db_prepare(db, stmt, sql, err);
+	if (rc) return rc;
+	if (i == DB_CACHE) {
+		sqlite3_finalize(*stmt);
+		*stmt = NULL;
+		return sam_errorf(err, SAM_ERANGE, "statement cache full (%.60s)", sql);
+	}
+	db->cache[i].sql = sql;
+	db->cache[i].st = *stmt;
 	return 0;
 }
 
@@ -386,6 +414,7 @@ void sam_db_close(struct sam_db *db)
 {
 	if (!db) return;
 	while (db->depth) sam_db_rollback(db);
+	for (int i = 0; i < DB_CACHE && db->cache[i].sql; i++) sqlite3_finalize(db->cache[i].st);
 	if (db->h) sqlite3_close_v2(db->h);
 	free(db->path);
 	free(db);
