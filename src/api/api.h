@@ -68,6 +68,7 @@ void h_session_delete(struct http_req *r, void *ud);
 void h_chat_completions(struct http_req *r, void *ud);
 void h_completions(struct http_req *r, void *ud);
 void h_events(struct http_req *r, void *ud);
+void h_feedback(struct http_req *r, void *ud);
 
 /*
  * The engine to serve a request with, given the resource level: the small

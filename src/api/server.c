@@ -26,6 +26,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/sessions/*", h_session_get },
 	{ "DELETE", "/api/sessions/*", h_session_delete },
 	{ "GET", "/api/events", h_events },
+	{ "POST", "/api/feedback", h_feedback },
 	{ "POST", "/v1/chat/completions", h_chat_completions },
 	{ "POST", "/v1/completions", h_completions },
 	{ "GET", "/v1/models", h_models },
