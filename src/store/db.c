@@ -380,13 +380,17 @@ int sam_db_open(struct sam_db **out, const char *path, struct sam_error *err)
 	db->pid = getpid();
 	db->busy_ms = sam_db_busy_ms();
 	if (strcmp(path, ":memory:") != 0) {
-		/* chat history is private: SQLite would create the file (and its -wal, -shm) 0644 */
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0) {
+		/* Chat history is private: SQLite would create the file (and its -wal,
+		 * -shm) 0644. Only ever create it here: closing a descriptor of a
+		 * database this process already has open would drop all its POSIX
+		 * locks on it, and another process closing its last connection would
+		 * then delete the WAL under us, losing what we commit afterwards. */
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) close(fd);
+		else if (errno != EEXIST) {
 			rc = sam_errorf(err, SAM_EIO, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
-		close(fd);
 	}
 	rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK) {

@@ -453,3 +453,47 @@ TEST(db_thread_connections_are_per_thread)
 	CHECK(sam_db_thread(&db2, other, NULL) == 0);
 	sam_db_thread_release();
 }
+
+TEST(db_second_connection_keeps_the_first_ones_locks)
+{
+	/* A process with two connections (a service's main one and a thread's)
+	 * must keep its POSIX locks when it opens the second: else another
+	 * process closing its connection believes it is the last one, deletes
+	 * the WAL, and what the first connection commits afterwards is lost. */
+	fresh_home();
+	struct sam_db *probe = open_ok(NULL); /* creates and migrates the database */
+	sam_db_close(probe);
+	int ready[2], go[2];
+	CHECK(pipe(ready) == 0 && pipe(go) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(ready[0]), close(go[1]);
+		struct sam_db *a, *b;
+		char id[SAM_SESSION_ID_MAX + 1], c;
+		if (sam_db_open(&a, NULL, NULL) || sam_session_create(a, id, NULL)) _exit(1);
+		if (sam_db_open(&b, NULL, NULL)) _exit(1);
+		sam_db_close(b);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1) _exit(1);
+		if (sam_session_create(a, id, NULL)) _exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1) _exit(1);
+		sam_db_close(a);
+		_exit(0);
+	}
+	close(ready[1]), close(go[0]); /* a child that fails ends our reads */
+	char c;
+	CHECK(read(ready[0], &c, 1) == 1);
+	sam_db_close(open_ok(NULL)); /* another process comes and goes */
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(read(ready[0], &c, 1) == 1);
+	struct sam_db *t = open_ok(NULL);
+	CHECK_INT(q_int(t, "SELECT count(*) FROM sessions"), 2);
+	sam_db_close(t);
+	CHECK(write(go[1], "g", 1) == 1);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	t = open_ok(NULL);
+	CHECK_INT(q_int(t, "SELECT count(*) FROM sessions"), 2);
+	sam_db_close(t);
+	close(ready[0]), close(go[1]);
+}
