@@ -48,6 +48,8 @@ struct http_opts {
 int http_start(struct http_server **out, const char *host, int port, const struct http_route *routes, void *ud,
 	       const struct http_opts *opts, struct sam_error *err);
 int http_port(const struct http_server *s);
+/* Write the bound port and a newline to path, atomically (how tests and scripts learn a --port 0 service's port). */
+int http_write_port_file(const struct http_server *s, const char *path, struct sam_error *err);
 void http_stop(struct http_server *s);
 
 /* Request accessors. Strings stay valid for the life of the request. */

@@ -127,6 +127,8 @@ struct sam_learn_stats {
 	int64_t pending;     /* examples added after the last training run that exported them (all when none) */
 };
 int sam_learn_stats(struct sam_db *db, struct sam_learn_stats *st, struct sam_error *err);
+/* Just the pending count of sam_learn_stats (what the training trigger looks at). */
+int sam_learn_pending(struct sam_db *db, int64_t *n, struct sam_error *err);
 /* Call fn for each (source, category, count), ordered by source then category. */
 int sam_learn_stats_by(struct sam_db *db, void (*fn)(void *ctx, const char *source, const char *category, int64_t n),
 		       void *ctx, struct sam_error *err);

@@ -12,7 +12,9 @@
 #ifndef SAM_TRAIN_H
 #define SAM_TRAIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "sam/core.h"
 #include "sam/db.h"
@@ -62,5 +64,32 @@ struct sam_train_result {
  */
 int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, double valid_fraction,
 		  struct sam_train_result *res, struct sam_error *err);
+
+/* ---- the automatic trigger (owned by `sam learn watch`) -------------------------- */
+
+struct sam_train_trigger {
+	int64_t min_new;      /* examples waiting before a run is worth starting (> 0) */
+	double interval_s;    /* at least this long between two starts, so a failing run is not retried at once */
+	/* state, which the owner may read for its reports */
+	int64_t waiting;      /* examples waiting at the last check */
+	int64_t started;      /* runs started */
+	double last_start;    /* sam_now() of the last start; 0: none */
+	pid_t child;          /* our own `sam train` while it runs, else 0 */
+	char last[256];       /* what the last check decided, as a sentence */
+};
+
+/*
+ * After an ingest batch: start a training run when at least min_new
+ * examples wait (sam_learn_pending), mem_level (enum sam_level) is OK, no
+ * process holds the training lock and interval_s has passed since the last
+ * start. The run is the supervisor's one-shot `train` service when a
+ * supervisor answers on its socket, else a child `sam train` (this
+ * binary) - which takes the lock itself, so a race with another trigger or
+ * a manual `sam train` still runs one. Returns true when it started one;
+ * t->last says why not.
+ */
+bool sam_train_trigger_check(struct sam_train_trigger *t, struct sam_db *db, int mem_level, double now);
+/* Collect our child `sam train` if it has ended (call on SIGCHLD); logs how it ended. */
+void sam_train_trigger_reap(struct sam_train_trigger *t);
 
 #endif

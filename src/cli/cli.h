@@ -56,6 +56,8 @@ int cmd_supervise(int argc, char **argv);
 int cmd_learn(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+/* `sam learn watch`: argv[0] is "watch". */
+int learn_watch(const struct sam_cmd *cmd, int argc, char **argv);
 
 /*
  * What `sam ask` and `sam chat` share (chat_client.c). Their long options

@@ -6,8 +6,6 @@
  * 1 some file or line was rejected (each reason on stderr; the good parts
  * are kept), or the store failed; 2 usage.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-#include <ftw.h>
 #include <getopt.h>
 #include <sqlite3.h>
 #include <limits.h>
@@ -27,8 +25,6 @@ struct add_totals {
 	int64_t files, added, duplicates, skipped, bad;
 	bool failed;
 };
-
-static struct add_totals *walk_totals; /* nftw has no context argument */
 
 static void add_one(struct add_totals *t, const char *path)
 {
@@ -59,14 +55,16 @@ static void add_one(struct add_totals *t, const char *path)
 	}
 }
 
-static int walk_fn(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+static int walk_file(void *ctx, const char *path)
 {
-	(void)sb;
-	if (type == FTW_F && path[ftw->base] != '.') add_one(walk_totals, path);
-	else if (type == FTW_DNR || type == FTW_NS) {
-		fprintf(stderr, "sam learn: %s: cannot read\n", path);
-		walk_totals->failed = true;
-	}
+	add_one(ctx, path);
+	return 0;
+}
+
+static int walk_error(void *ctx, const char *path, int errnum)
+{
+	fprintf(stderr, "sam learn: %s: %s\n", path, strerror(errnum));
+	((struct add_totals *)ctx)->failed = true;
 	return 0;
 }
 
@@ -101,19 +99,17 @@ static int learn_add(const struct sam_cmd *cmd, int argc, char **argv)
 	if (optind >= argc) return cli_usage_error(cmd, "learn add: no FILE given");
 	struct add_totals t = { .chunk = (int)chunk };
 	if (open_db("learn", &t.db)) return 1;
-	walk_totals = &t;
 	for (int i = optind; i < argc; i++) {
 		struct stat sb;
 		if (stat(argv[i], &sb)) {
 			fprintf(stderr, "sam learn: %s: no such file or directory\n", argv[i]);
 			t.failed = true;
 		} else if (S_ISDIR(sb.st_mode)) {
-			nftw(argv[i], walk_fn, 16, FTW_PHYS);
+			sam_learn_walk(argv[i], &(struct sam_walk_cb){ .on_file = walk_file, .on_error = walk_error }, &t);
 		} else {
 			add_one(&t, argv[i]);
 		}
 	}
-	walk_totals = NULL;
 	sam_db_close(t.db);
 	printf("%lld files (%lld already ingested): %lld new examples, %lld already known, %lld rejected\n",
 	       (long long)t.files, (long long)t.skipped, (long long)t.added, (long long)t.duplicates, (long long)t.bad);
@@ -173,9 +169,10 @@ static int learn_stats(const struct sam_cmd *cmd, int argc, char **argv)
 int cmd_learn(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("learn");
-	if (argc < 2) return cli_usage_error(cmd, "learn: which one? add or stats");
+	if (argc < 2) return cli_usage_error(cmd, "learn: which one? add, stats or watch");
 	if (!strcmp(argv[1], "add")) return learn_add(cmd, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "stats")) return learn_stats(cmd, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "watch")) return learn_watch(cmd, argc - 1, argv + 1);
 	return cli_usage_error(cmd, "learn: unknown subcommand '%s'", argv[1]);
 }
 

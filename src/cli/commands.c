@@ -156,6 +156,7 @@ const struct sam_cmd sam_commands[] = {
 	{ "learn", cmd_learn, "turn files into training examples; show what the store holds",
 	  "usage: sam learn add [--chunk-chars N] FILE|DIR...\n"
 	  "       sam learn stats\n"
+	  "       sam learn watch [--port P] [--port-file F] [--chunk-chars N] [DIR...]\n"
 	  "\n"
 	  "add: ingest files into the example store ($SAM_HOME/sam.db), directories\n"
 	  "recursively (names starting with '.' are left out). .jsonl files hold one\n"
@@ -168,7 +169,15 @@ const struct sam_cmd sam_commands[] = {
 	  "ones kept; the exit status is 1 when anything was rejected.\n"
 	  "\n"
 	  "stats: examples by kind, source and category; files ingested; examples\n"
-	  "waiting for training; the last training run.\n" },
+	  "waiting for training; the last training run.\n"
+	  "\n"
+	  "watch: ingest what appears in DIRs (default $SAM_HOME/inbox and the [learn]\n"
+	  "watch_dirs of sam.conf, a colon-separated list), subdirectories included,\n"
+	  "as `learn add` would, once a file has been quiet for a moment. Files are\n"
+	  "remembered in sam.db, so a restart neither loses nor repeats work. After a\n"
+	  "batch, when [train] min_new_examples (default 200) wait and memory allows,\n"
+	  "it starts a training (through the supervisor when one runs). GET /health on\n"
+	  "127.0.0.1:P (default 8768) reports its counters.\n" },
 	{ "dataset", cmd_dataset, "export the training examples as train/valid JSONL",
 	  "usage: sam dataset export --out DIR [--valid-fraction F]\n"
 	  "\n"

@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 
+#include "sam/fs.h"
 #include "sam/http.h"
 
 #define MAX_HEADERS 8
@@ -408,6 +409,13 @@ int http_start(struct http_server **out, const char *host, int port, const struc
 int http_port(const struct http_server *s)
 {
 	return s->port;
+}
+
+int http_write_port_file(const struct http_server *s, const char *path, struct sam_error *err)
+{
+	char p[32];
+	int n = snprintf(p, sizeof p, "%d\n", s->port);
+	return sam_write_file_atomic(path, p, (size_t)n, err);
 }
 
 void http_stop(struct http_server *s)

@@ -22,11 +22,16 @@ int sam_learn_stats(struct sam_db *db, struct sam_learn_stats *st, struct sam_er
 	    (rc = sam_db_query_int(db, "SELECT count(*) FROM files WHERE status = 'partial'", &st->files_partial, err)) ||
 	    (rc = sam_db_query_int(db, "SELECT count(*) FROM files WHERE status = 'error'", &st->files_error, err)))
 		return rc;
+	return sam_learn_pending(db, &st->pending, err);
+}
+
+int sam_learn_pending(struct sam_db *db, int64_t *n, struct sam_error *err)
+{
 	/* examples newer than the last run that got its data: the ones no training has seen */
 	return sam_db_query_int(db,
 		     "SELECT count(*) FROM examples WHERE id > coalesce((SELECT examples_upto FROM training_runs"
 		     " WHERE status IN ('finished','exported') ORDER BY started DESC LIMIT 1), 0)",
-		     &st->pending, err);
+		     n, err);
 }
 
 int sam_learn_stats_by(struct sam_db *db, void (*fn)(void *ctx, const char *source, const char *category, int64_t n),

@@ -118,7 +118,9 @@ static void fail_server(struct api_server *s, int line, const char *what)
 	test_fail(__FILE__, line, "sam api: %s", what);
 }
 
-static void spawn(struct api_server *s, const char *model, const char *const *args, const char *const *env)
+/* Start `sam CMD... --port 0 --port-file F PRE... ARGS...` and wait for its port file. */
+static void spawn(struct api_server *s, const char *const *cmd, const char *const *pre, const char *const *args,
+		  const char *const *env)
 {
 	install_hooks();
 	memset(s, 0, sizeof *s);
@@ -128,22 +130,18 @@ static void spawn(struct api_server *s, const char *model, const char *const *ar
 	mkdir(home, 0700);
 	setenv("SAM_HOME", home, 1); /* the test's own library calls use the same state */
 	snprintf(s->port_file, sizeof s->port_file, "%s/port-%d", test_tmpdir(), n);
-	snprintf(s->log, sizeof s->log, "%s/api-%d.log", test_tmpdir(), n);
+	snprintf(s->log, sizeof s->log, "%s/%s-%d.log", test_tmpdir(), cmd[0], n);
 	unlink(s->port_file);
-	if (!model) model = test_model("stories260K.gguf");
 
 	const char *argv[64];
 	int k = 0;
 	argv[k++] = test_sam_bin();
-	argv[k++] = "api";
+	for (int i = 0; cmd[i] && k < 8; i++) argv[k++] = cmd[i];
 	argv[k++] = "--port";
 	argv[k++] = "0";
 	argv[k++] = "--port-file";
 	argv[k++] = s->port_file;
-	argv[k++] = "-m";
-	argv[k++] = model;
-	argv[k++] = "-c";
-	argv[k++] = "512";
+	for (int i = 0; pre && pre[i] && k < 63; i++) argv[k++] = pre[i];
 	for (int i = 0; args && args[i] && k < 63; i++) argv[k++] = args[i];
 	argv[k] = NULL;
 
@@ -209,16 +207,34 @@ static bool wait_for(struct api_server *s, const char *path, double timeout_s)
 	return false;
 }
 
+/* -m MODEL -c 512: the api's arguments before the caller's */
+#define API_PRE(model) ((const char *const[]){ "-m", (model) ? (model) : test_model("stories260K.gguf"), "-c", "512", NULL })
+
 void api_start(struct api_server *s, const char *model, const char *const *args, const char *const *env)
 {
-	spawn(s, model, args, env);
+	spawn(s, (const char *const[]){ "api", NULL }, API_PRE(model), args, env);
 	if (!wait_for(s, "/api/ready", 20)) fail_server(s, __LINE__, "/api/ready did not answer 200 within 20 s");
 }
 
 void api_start_unready(struct api_server *s, const char *model, const char *const *args, const char *const *env)
 {
-	spawn(s, model, args, env);
+	spawn(s, (const char *const[]){ "api", NULL }, API_PRE(model), args, env);
 	if (!wait_for(s, "/api/health", 20)) fail_server(s, __LINE__, "/api/health did not answer 200 within 20 s");
+}
+
+void svc_start(struct api_server *s, const char *const *cmd, const char *const *args, const char *const *env)
+{
+	spawn(s, cmd, NULL, args, env);
+	if (!wait_for(s, "/health", 20)) fail_server(s, __LINE__, "/health did not answer 200 within 20 s");
+}
+
+void api_kill(struct api_server *s)
+{
+	if (s->pid <= 0) return;
+	kill(s->pid, SIGKILL);
+	while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {}
+	track(s->pid, NULL, false);
+	s->pid = 0;
 }
 
 void api_stop(struct api_server *s)

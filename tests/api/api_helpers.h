@@ -44,10 +44,17 @@ void api_start(struct api_server *s, const char *model, const char *const *args,
 /* The same, but only waits for the port and /api/health (for servers that never become ready). */
 void api_start_unready(struct api_server *s, const char *model, const char *const *args, const char *const *env);
 /*
+ * Start another service the same way, `sam CMD... --port 0 --port-file F
+ * ARGS...` (cmd e.g. {"learn", "watch", NULL}), and wait for its /health.
+ */
+void svc_start(struct api_server *s, const char *const *cmd, const char *const *args, const char *const *env);
+/*
  * SIGTERM, wait up to 15 s (then SIGKILL), reap. Fails the test unless the
  * server exited with status 0 (under the sanitizers: no leak, no UB).
  */
 void api_stop(struct api_server *s);
+/* SIGKILL the server (a crash, as far as it can tell) and reap it. */
+void api_kill(struct api_server *s);
 /* Print the last bytes of the server's log to stderr (for failure messages). */
 void api_dump_log(const struct api_server *s);
 

@@ -805,3 +805,64 @@ TEST(start_stop_restart_and_logs_of_a_service)
 	CHECK(wait_gone(pid3, 2));
 	sup_started = false;
 }
+
+TEST(learn_watch_under_the_supervisor_trains_through_its_job)
+{
+	int ports[1];
+	setup_services(1, ports);
+	/* the built-in learn-watch, on a free port, with a low trigger threshold */
+	char path[700], section[256];
+	home_file(path, sizeof path, "sam.conf");
+	char *conf = test_read_file(path, NULL);
+	int wport = free_port();
+	snprintf(section, sizeof section, "[service.learn-watch]\nenabled = true\nport = %d\n", wport);
+	const char *off = "[service.learn-watch]\nenabled = false\n";
+	char *all = malloc(strlen(conf) + strlen(section) + 1), *at;
+	strcpy(all, conf);
+	if ((at = strstr(all, off))) memmove(at, at + strlen(off), strlen(at + strlen(off)) + 1);
+	strcat(all, section);
+	test_write_file(path, all, strlen(all));
+	free(all);
+	free(conf);
+	setenv("SAM_TRAIN_MIN_NEW_EXAMPLES", "3", 1);
+	setenv("SAM_LEARN_WATCH_DEBOUNCE_MS", "50", 1);
+	setenv("SAM_FAKE_MEMAVAILABLE_MB", "6000", 1);
+	sam_up();
+	unsetenv("SAM_TRAIN_MIN_NEW_EXAMPLES");
+	unsetenv("SAM_LEARN_WATCH_DEBOUNCE_MS");
+	unsetenv("SAM_FAKE_MEMAVAILABLE_MB");
+	json_t *st = status_json();
+	CHECK_STR(svc_state(st, "learn-watch"), "ready");
+	json_decref(st);
+
+	const char *ex = "{\"text\":\"one\"}\n{\"text\":\"two\"}\n{\"text\":\"three\"}\n";
+	home_file(path, sizeof path, "inbox/drop.jsonl");
+	test_write_file(path, ex, strlen(ex));
+	/* the watcher asks the supervisor, which runs its one-shot train job to the end */
+	double t0 = sam_now();
+	for (;;) {
+		st = status_json();
+		bool done = !strcmp(svc_state(st, "train"), "done");
+		json_decref(st);
+		if (done) break;
+		if (sam_now() - t0 > 30) {
+			dump_supervisor_log();
+			CHECKF(0, "the train job did not run within 30 s");
+		}
+		usleep(100 * 1000);
+	}
+	struct test_proc p;
+	test_run_sam(&p, 20, "learn", "stats", NULL);
+	CHECKF(p.status == 0 && strstr(p.out, "last training run: ") && strstr(p.out, ", exported ("), "learn stats: %s",
+	       p.out);
+	CHECKF(strstr(p.out, "0 waiting for training"), "learn stats: %s", p.out);
+	test_proc_free(&p);
+	home_file(path, sizeof path, "logs/learn-watch.log");
+	char *log = test_read_file(path, NULL);
+	CHECKF(log && strstr(log, "training started (supervisor job 'train')"), "learn-watch.log: %s", log ? log : "");
+	free(log);
+	test_run_sam(&p, 60, "down", NULL);
+	CHECKF(p.status == 0, "sam down: %d %s", p.status, p.err);
+	test_proc_free(&p);
+	sup_started = false;
+}

@@ -69,13 +69,16 @@ TEST(sup_table_defaults)
 	CHECK(api->health_interval == 10 && api->stop_timeout == 10 && api->ready_timeout == 120);
 	CHECK_INT(api->restart, SUP_RESTART_ALWAYS);
 	CHECK_STR(api->url, "http://127.0.0.1:8765");
-	const char *off[] = { "vision", "voice", "learn-watch", "learn-curriculum", "notifier" };
-	for (int i = 0; i < 5; i++) {
+	const char *off[] = { "vision", "voice", "learn-curriculum", "notifier" };
+	for (int i = 0; i < 4; i++) {
 		struct sup_service *s = sup_find(d, off[i]);
 		CHECKF(s && !s->enabled && s->state == SUP_DISABLED, "%s should be disabled by default", off[i]);
 	}
 	struct sup_service *lw = sup_find(d, "learn-watch");
-	CHECK(lw->ndeps == 1 && &d->svc[lw->deps[0]] == api && lw->priority == SUP_LOW && lw->port == 8768);
+	CHECK(lw->enabled && lw->ndeps == 0 && lw->priority == SUP_LOW && lw->port == 8768);
+	CHECK_STR(lw->health_url.text, "http://127.0.0.1:8768/health");
+	struct sup_service *lc = sup_find(d, "learn-curriculum");
+	CHECK(lc->ndeps == 1 && &d->svc[lc->deps[0]] == api && lc->priority == SUP_LOW && lc->port == 8769);
 	struct sup_service *tr = sup_find(d, "train");
 	CHECK(tr && tr->enabled && tr->one_shot && !tr->autostart && tr->restart == SUP_RESTART_NEVER);
 	CHECK_INT(tr->priority, SUP_BACKGROUND);
@@ -85,11 +88,11 @@ TEST(sup_table_defaults)
 	CHECK(d->set.pause_mb[SUP_LOW] == 2048 && d->set.pause_mb[SUP_BACKGROUND] == 2048);
 	CHECK(d->set.pause_mb[SUP_NORMAL] == 1536 && d->set.pause_mb[SUP_HIGH] == 1024);
 	CHECK(d->set.pause_mb[SUP_CRITICAL] == 0 && fabs(d->set.hysteresis_mb - 204.8) < 1e-9);
-	/* dependency order: api before learn-watch */
+	/* dependency order: api before learn-curriculum */
 	int pa = -1, pl = -1;
 	for (int k = 0; k < d->n; k++) {
 		if (d->order[k] == (int)(api - d->svc)) pa = k;
-		if (d->order[k] == (int)(lw - d->svc)) pl = k;
+		if (d->order[k] == (int)(lc - d->svc)) pl = k;
 	}
 	CHECK(pa >= 0 && pl > pa);
 	sup_free(d);
