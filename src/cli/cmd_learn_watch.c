@@ -9,10 +9,12 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +171,13 @@ static void snapshot(struct watcher *wt)
 	pthread_mutex_unlock(&wt->mu);
 }
 
+/* A watcher idles most of its life: hand back what a batch used (SQLite's page cache, freed heap). */
+static void idle_trim(struct watcher *wt)
+{
+	sqlite3_db_release_memory(sam_db_handle(wt->db));
+	malloc_trim(0);
+}
+
 static void run(struct watcher *wt, int sfd)
 {
 	int64_t batch_files = 0, batch_added = 0;
@@ -207,6 +216,7 @@ static void run(struct watcher *wt, int sfd)
 						   (json_int_t)batch_files, "examples", (json_int_t)batch_added);
 			check_training(wt);
 			batch_files = batch_added = 0;
+			idle_trim(wt);
 			next_recheck = now + 60;
 		} else if (wt->trig.waiting >= wt->trig.min_new && now >= next_recheck) {
 			check_training(wt); /* postponed earlier: memory, interval or a busy lock */
