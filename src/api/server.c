@@ -229,11 +229,8 @@ int api_main(const struct api_options *opt)
 		goto out;
 	}
 	sam_log(SAM_LOG_INFO, "api: listening on http://%s:%d", host, http_port(a->http));
-	if (opt->port_file) {
-		char p[32];
-		int n = snprintf(p, sizeof p, "%d\n", http_port(a->http));
-		sam_write_file_atomic(opt->port_file, p, (size_t)n, NULL);
-	}
+	if (opt->port_file && http_write_port_file(a->http, opt->port_file, &err))
+		sam_log(SAM_LOG_WARN, "api: %s", err.msg);
 	if (a->model_path) {
 		a->loader_started = pthread_create(&a->loader, NULL, loader_main, a) == 0;
 	} else {
