@@ -32,6 +32,9 @@ HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/test-helpers/%)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# Data files compiled into libsam as const char arrays (scripts/embed.sh)
+GEN_SRC  := $(BUILD)/gen/curriculum_data.c
+LIB_OBJ  += $(GEN_SRC:%.c=%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(HELPER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/src/cli/main.d $(BUILD)/src/supervisor/samd.d
 
@@ -54,6 +57,15 @@ $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS_SAM) -Itests $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/curriculum_data.c: share/curriculum.jsonl scripts/embed.sh
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)scripts/embed.sh sam_curriculum_builtin $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS_SAM) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
 
 $(BUILD)/libsam.a: $(LIB_OBJ)
 	@rm -f $@
@@ -116,10 +128,10 @@ fuzz: $(BUILD)/fuzz-gguf
 		{ tail -n 60 $(BUILD)/fuzz.log; echo "fuzzing found a crash (see above)"; exit 1; }
 	@tail -n 1 $(BUILD)/fuzz.log
 
-$(BUILD)/fuzz-gguf: tests/fuzz/fuzz_gguf.c $(LIB_SRC)
+$(BUILD)/fuzz-gguf: tests/fuzz/fuzz_gguf.c $(LIB_SRC) $(GEN_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS_SAM) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ \
-		tests/fuzz/fuzz_gguf.c $(LIB_SRC) $(LIBS)
+		tests/fuzz/fuzz_gguf.c $(LIB_SRC) $(GEN_SRC) $(LIBS)
 
 bench: $(BUILD)/sam
 	bench/run.sh $(abspath $(BUILD)/sam)

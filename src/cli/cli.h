@@ -56,8 +56,9 @@ int cmd_supervise(int argc, char **argv);
 int cmd_learn(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_train(int argc, char **argv);
-/* `sam learn watch`: argv[0] is "watch". */
+/* `sam learn watch` / `sam learn curriculum`: argv[0] is "watch" / "curriculum". */
 int learn_watch(const struct sam_cmd *cmd, int argc, char **argv);
+int learn_curriculum(const struct sam_cmd *cmd, int argc, char **argv);
 
 /*
  * What `sam ask` and `sam chat` share (chat_client.c). Their long options

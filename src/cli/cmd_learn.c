@@ -169,10 +169,11 @@ static int learn_stats(const struct sam_cmd *cmd, int argc, char **argv)
 int cmd_learn(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("learn");
-	if (argc < 2) return cli_usage_error(cmd, "learn: which one? add, stats or watch");
+	if (argc < 2) return cli_usage_error(cmd, "learn: which one? add, stats, watch or curriculum");
 	if (!strcmp(argv[1], "add")) return learn_add(cmd, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "stats")) return learn_stats(cmd, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "watch")) return learn_watch(cmd, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "curriculum")) return learn_curriculum(cmd, argc - 1, argv + 1);
 	return cli_usage_error(cmd, "learn: unknown subcommand '%s'", argv[1]);
 }
 

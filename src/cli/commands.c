@@ -157,6 +157,8 @@ const struct sam_cmd sam_commands[] = {
 	  "usage: sam learn add [--chunk-chars N] FILE|DIR...\n"
 	  "       sam learn stats\n"
 	  "       sam learn watch [--port P] [--port-file F] [--chunk-chars N] [DIR...]\n"
+	  "       sam learn curriculum [--streams N] [--port P] [--port-file F] [--file FILE]\n"
+	  "                            [--interval S] [--samples K] [--backoff-max S]\n"
 	  "\n"
 	  "add: ingest files into the example store ($SAM_HOME/sam.db), directories\n"
 	  "recursively (names starting with '.' are left out). .jsonl files hold one\n"
@@ -177,7 +179,16 @@ const struct sam_cmd sam_commands[] = {
 	  "remembered in sam.db, so a restart neither loses nor repeats work. After a\n"
 	  "batch, when [train] min_new_examples (default 200) wait and memory allows,\n"
 	  "it starts a training (through the supervisor when one runs). GET /health on\n"
-	  "127.0.0.1:P (default 8768) reports its counters.\n" },
+	  "127.0.0.1:P (default 8768) reports its counters.\n"
+	  "\n"
+	  "curriculum: N self-practice streams (default 2) ask the api the questions of\n"
+	  "the curriculum (built in, plus FILE: JSONL of {\"question\", \"reference\"?,\n"
+	  "\"category\"?}), grade the answers against the reference, or by agreement of\n"
+	  "K samples (default 3) where there is none, and keep the good ones as\n"
+	  "examples; S seconds between tasks per stream (default 30). While the api is\n"
+	  "down each stream backs off (up to --backoff-max, default 300 s) and keeps its\n"
+	  "task; progress is kept in sam.db across restarts. GET /health on\n"
+	  "127.0.0.1:P (default 8769) reports per-category success.\n" },
 	{ "dataset", cmd_dataset, "export the training examples as train/valid JSONL",
 	  "usage: sam dataset export --out DIR [--valid-fraction F]\n"
 	  "\n"

@@ -34,8 +34,7 @@ static const struct sup_default {
 	{ "voice", "voice --port %d", SUP_NORMAL, 8767, "", "/api/health", "/api/health", false, false },
 	/* the watcher needs no api: files land in the store even while the api is down */
 	{ "learn-watch", "learn watch --port %d", SUP_LOW, 8768, "", "/health", "/health", true, false },
-	{ "learn-curriculum", "learn curriculum --port %d", SUP_LOW, 8769, "api", "/api/health", "/api/health", false,
-	  false },
+	{ "learn-curriculum", "learn curriculum --port %d", SUP_LOW, 8769, "api", "/health", "/health", true, false },
 	{ "notifier", "notify", SUP_LOW, 0, "api", NULL, NULL, false, false },
 	{ "train", "train", SUP_BACKGROUND, 0, "", NULL, NULL, true, true },
 };

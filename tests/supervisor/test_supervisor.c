@@ -69,8 +69,8 @@ TEST(sup_table_defaults)
 	CHECK(api->health_interval == 10 && api->stop_timeout == 10 && api->ready_timeout == 120);
 	CHECK_INT(api->restart, SUP_RESTART_ALWAYS);
 	CHECK_STR(api->url, "http://127.0.0.1:8765");
-	const char *off[] = { "vision", "voice", "learn-curriculum", "notifier" };
-	for (int i = 0; i < 4; i++) {
+	const char *off[] = { "vision", "voice", "notifier" };
+	for (int i = 0; i < 3; i++) {
 		struct sup_service *s = sup_find(d, off[i]);
 		CHECKF(s && !s->enabled && s->state == SUP_DISABLED, "%s should be disabled by default", off[i]);
 	}
@@ -78,7 +78,8 @@ TEST(sup_table_defaults)
 	CHECK(lw->enabled && lw->ndeps == 0 && lw->priority == SUP_LOW && lw->port == 8768);
 	CHECK_STR(lw->health_url.text, "http://127.0.0.1:8768/health");
 	struct sup_service *lc = sup_find(d, "learn-curriculum");
-	CHECK(lc->ndeps == 1 && &d->svc[lc->deps[0]] == api && lc->priority == SUP_LOW && lc->port == 8769);
+	CHECK(lc->enabled && lc->ndeps == 1 && &d->svc[lc->deps[0]] == api && lc->priority == SUP_LOW);
+	CHECK_STR(lc->health_url.text, "http://127.0.0.1:8769/health");
 	struct sup_service *tr = sup_find(d, "train");
 	CHECK(tr && tr->enabled && tr->one_shot && !tr->autostart && tr->restart == SUP_RESTART_NEVER);
 	CHECK_INT(tr->priority, SUP_BACKGROUND);
