@@ -8,10 +8,12 @@
  * (self-practice is the first thing to give way); claim a task (or renew
  * the lease on the one it holds); ask; then
  *   - an answer: grade, record the attempt, next task after --interval;
- *   - the api unreachable, 5xx, 408 or 429: back off 1, 2, 4 ... s up to
- *     --backoff-max (+-10% jitter), keeping the task, with failures,
+ *   - the api unreachable, 502/503/504, 408 or 429: back off 1, 2, 4 ... s
+ *     up to --backoff-max (+-10% jitter), keeping the task, with failures,
  *     next_try and the task saved in its curriculum_streams row;
- *   - another 4xx: a failed attempt (no answer), next task.
+ *   - another 4xx, or 500 (the api is up and failed this request: a
+ *     question it always fails on must not hold the stream forever): a
+ *     failed attempt (no answer), next task.
  * On SIGTERM/SIGINT the streams stop at once (sleeps wake, a request in
  * flight is cancelled) and save their rows; once all have stopped their
  * leases are released, so a restart resumes each stream's task. Exit 0;
@@ -142,7 +144,7 @@ static enum outcome ask(struct stream *s, const char *question, json_t **resp, c
 	snprintf(why, cap, "%s", err.msg);
 	long st = s->cl.status;
 	/* no answer, or one that says "later": the api (or the machine) is not ready for us */
-	if (s->cl.unreachable || st == 0 || st >= 500 || st == 408 || st == 429) return ASK_DOWN;
+	if (s->cl.unreachable || st == 0 || st > 500 || st == 408 || st == 429) return ASK_DOWN;
 	return ASK_REJECTED;
 }
 

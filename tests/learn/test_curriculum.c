@@ -397,7 +397,7 @@ TEST(curriculum_record_attempts)
 
 /* ---- the fake api --------------------------------------------------------------- */
 
-enum fake_mode { FAKE_OK, FAKE_503, FAKE_400 };
+enum fake_mode { FAKE_OK, FAKE_503, FAKE_400, FAKE_500 };
 static atomic_int fake_mode;
 static atomic_int fake_requests;
 
@@ -416,6 +416,8 @@ static void fake_query(struct http_req *r, void *ud)
 		http_error(r, 503, "the model is still loading");
 	} else if (mode == FAKE_400) {
 		http_error(r, 400, "the prompt is too long");
+	} else if (mode == FAKE_500) {
+		http_error(r, 500, "generation failed");
 	} else {
 		struct sam_db *db;
 		sqlite3_stmt *st;
@@ -732,7 +734,7 @@ TEST(curriculum_backs_off_while_api_down_and_resumes)
 	sam_db_close(db);
 }
 
-TEST(curriculum_5xx_backs_off_4xx_is_a_failed_attempt)
+TEST(curriculum_503_backs_off_4xx_and_500_are_failed_attempts)
 {
 	learn_test_home();
 	atomic_store(&fake_mode, FAKE_503);
@@ -756,6 +758,17 @@ TEST(curriculum_5xx_backs_off_4xx_is_a_failed_attempt)
 	json_decref(h);
 	struct sam_db *db = home_db();
 	CHECK(learn_q_int(db, "SELECT count(*) FROM curriculum_attempts WHERE answer IS NULL AND correct = 0") >= 3);
+	CHECK_INT(learn_q_int(db, "SELECT failures FROM curriculum_streams WHERE stream = 0"), 0);
+
+	/* 500: the api is up but failed this request; a question it always fails on must not hold the stream */
+	atomic_store(&fake_mode, FAKE_500);
+	long long all = learn_q_int(db, "SELECT count(*) FROM curriculum_attempts");
+	long long failed = learn_q_int(db, "SELECT count(*) FROM curriculum_attempts WHERE answer IS NULL");
+	h = wait_health(&p, counts_reached, &(struct counts){ all + 4, 0 }, 5, "failed attempts on 500");
+	CHECK(json_is_true(json_object_get(h, "api_reachable")));
+	json_decref(h);
+	/* (one attempt may have been a 400 still in flight when the mode changed) */
+	CHECK(learn_q_int(db, "SELECT count(*) FROM curriculum_attempts WHERE answer IS NULL") >= failed + 3);
 	CHECK_INT(learn_q_int(db, "SELECT failures FROM curriculum_streams WHERE stream = 0"), 0);
 
 	atomic_store(&fake_mode, FAKE_OK);
