@@ -299,6 +299,7 @@ static int load_service(struct sup *d, struct sup_service *s, const struct sup_d
 	bool enabled, autostart;
 	if ((rc = sam_conf_bool(c, sec, "enabled", def ? def->exists : true, &enabled, err))) return rc;
 	s->enabled = enabled;
+	s->enabled_by_user = !def || sam_conf_str(c, sec, "enabled", NULL) != NULL;
 	const char *cmd = sam_conf_str(c, sec, "command", def ? defcmd : NULL);
 	if (!cmd || !*cmd) {
 		if (s->enabled) return sam_errorf(err, SAM_EINVAL, "config [%s]: no command", sec);
@@ -367,11 +368,6 @@ static int resolve_deps(struct sup *d, struct dep_text *dt, struct sam_error *er
 				return sam_errorf(err, SAM_EINVAL,
 						  "config [%s] depends on '%s', a one-shot job (it is never 'ready')",
 						  dt[i].sec, t);
-			if (s->enabled && !o->enabled)
-				return sam_errorf(err, SAM_EINVAL,
-						  "config [%s] depends on '%s', which is disabled (enable it or disable "
-						  "%s)",
-						  dt[i].sec, t, s->name);
 			bool dup = false;
 			for (int k = 0; k < s->ndeps; k++) dup |= s->deps[k] == (int)(o - d->svc);
 			if (dup) continue;
@@ -379,6 +375,29 @@ static int resolve_deps(struct sup *d, struct dep_text *dt, struct sam_error *er
 				return sam_errorf(err, SAM_ERANGE, "config [%s]: more than %d dependencies", dt[i].sec,
 						  SUP_MAX_DEPS);
 			s->deps[s->ndeps++] = (int)(o - d->svc);
+		}
+	}
+	/* A service enabled only by default gives way when something it needs is
+	 * disabled (turning the api off must not make the learners' default an
+	 * error); one the user enabled is a contradiction to report. Repeated
+	 * until nothing changes, for chains. */
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (int i = 0; i < d->n; i++) {
+			struct sup_service *s = &d->svc[i];
+			for (int k = 0; k < s->ndeps && s->enabled; k++) {
+				struct sup_service *o = &d->svc[s->deps[k]];
+				if (o->enabled) continue;
+				if (s->enabled_by_user)
+					return sam_errorf(err, SAM_EINVAL,
+							  "config [%s] depends on '%s', which is disabled (enable it or "
+							  "disable %s)",
+							  dt[i].sec, o->name, s->name);
+				sup_log(SAM_LOG_INFO, "%s is disabled: it needs %s, which is disabled", s->name, o->name);
+				s->enabled = false;
+				s->state = SUP_DISABLED;
+				changed = true;
+			}
 		}
 	}
 	return 0;

@@ -100,6 +100,24 @@ TEST(sup_table_defaults)
 	free(d);
 }
 
+TEST(sup_table_defaults_give_way_to_a_disabled_dependency)
+{
+	/* turning the api off disables the built-ins that need it, unless the user enabled them */
+	struct sup *d = calloc(1, sizeof *d);
+	struct sam_error err = { 0 };
+	CHECKF(load_text(d, "[service.api]\nenabled = false\n[service.a]\ncommand = x\ndepends = b\n"
+			    "[service.b]\ncommand = y\ndepends = learn-curriculum\nenabled = true\n", &err) != 0,
+	       "a chain the user enabled on top of a disabled default must be an error");
+	sup_free(d);
+	memset(d, 0, sizeof *d);
+	CHECKF(load_text(d, "[service.api]\nenabled = false\n", &err) == 0, "%s", err.msg);
+	struct sup_service *lc = sup_find(d, "learn-curriculum"), *lw = sup_find(d, "learn-watch");
+	CHECK(!lc->enabled && lc->state == SUP_DISABLED);
+	CHECK(lw->enabled); /* needs nothing */
+	sup_free(d);
+	free(d);
+}
+
 TEST(sup_table_overrides)
 {
 	struct sup *d = calloc(1, sizeof *d);
@@ -157,6 +175,8 @@ TEST(sup_table_errors)
 		     "dependency cycle: a -> b -> c -> a");
 	expect_error("[service.a]\ncommand = x\ndepends = a\n", "depends on itself");
 	expect_error("[service.a]\ncommand = x\ndepends = vision\n", "'vision', which is disabled");
+	expect_error("[service.api]\nenabled = false\n[service.learn-curriculum]\nenabled = true\n",
+		     "'api', which is disabled");
 	expect_error("[service.a]\ncommand = x\ndepends = train\n", "one-shot");
 	expect_error("[service.a]\npriority = low\n", "no command");
 	expect_error("[service.a]\ncommand = x \"open\n", "unterminated");
