@@ -151,7 +151,8 @@ static void slot_free(struct sam_watch *w, int wd)
 {
 	if (wd < 0 || wd >= w->dirs_cap || !w->dirs[wd].path) return;
 	free(w->dirs[wd].path);
-	w->dirs[wd].path = NULL;
+	/* all of it: the kernel may hand this descriptor to another directory later */
+	w->dirs[wd] = (struct dirw){ 0 };
 	w->st.dirs--;
 }
 
