@@ -104,10 +104,11 @@ static int64_t ingest(struct watcher *wt, const char *path)
 	struct sam_ingest_result r;
 	struct sam_error err = { 0 };
 	int rc = sam_ingest_file(wt->db, path, wt->chunk, &r, &err);
+	bool vanished = rc && !r.skipped && gone(path);
 	pthread_mutex_lock(&wt->mu);
 	if (r.skipped) {
 		wt->c.unchanged++;
-	} else if (rc && gone(path)) {
+	} else if (vanished) {
 		wt->c.vanished++; /* deleted or renamed while pending: its new name is queued on its own */
 	} else {
 		wt->c.ingested++;
@@ -123,7 +124,7 @@ static int64_t ingest(struct watcher *wt, const char *path)
 	}
 	pthread_mutex_unlock(&wt->mu);
 	if (r.skipped) sam_log(SAM_LOG_DEBUG, "learn watch: %s: unchanged", path);
-	else if (rc && gone(path)) sam_log(SAM_LOG_DEBUG, "learn watch: %s: gone before it was read", path);
+	else if (vanished) sam_log(SAM_LOG_DEBUG, "learn watch: %s: gone before it was read", path);
 	else if (rc) sam_log(SAM_LOG_WARN, "learn watch: %s", err.msg);
 	else
 		sam_log(r.bad ? SAM_LOG_WARN : SAM_LOG_INFO, "learn watch: %s: %lld new, %lld already known%s%s", path,
