@@ -13,6 +13,7 @@
 #define SAM_CORE_H
 
 #include <stdarg.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,14 @@ char *xstrdup(const char *s);
  * failure, with p and *cap untouched (the caller still owns p).
  */
 void *sam_grow(void *p, size_t *cap, size_t want, size_t elem);
+
+/*
+ * For a service, before it starts threads: block SIGINT, SIGTERM and extra
+ * (0: none) in this thread and so in every thread it starts, for the
+ * caller to take them from *set with sigwait() or a signalfd; and ignore
+ * SIGPIPE, so a client that went away is an error return, not a death.
+ */
+void sam_service_signals(sigset_t *set, int extra);
 
 /* Seconds from a monotonic clock. */
 double sam_now(void);

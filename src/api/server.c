@@ -217,11 +217,7 @@ int api_main(const struct api_options *opt)
 
 	/* signals are taken by sigwait below; every thread inherits the mask */
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sam_service_signals(&set, 0);
 
 	struct http_opts ho = { .max_body = (size_t)max_body, .authorize = authorize, .on_done = on_done };
 	if (http_start(&a->http, host, (int)port, routes, a, &ho, &err)) {

@@ -507,11 +507,7 @@ int learn_curriculum(const struct sam_cmd *cmd, int argc, char **argv)
 
 	/* signals are taken by sigwait below; every thread inherits the mask */
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sam_service_signals(&set, 0);
 
 	struct cur *c = xcalloc(1, sizeof *c);
 	struct http_server *http = NULL;

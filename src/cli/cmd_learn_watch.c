@@ -317,12 +317,7 @@ int learn_watch(const struct sam_cmd *cmd, int argc, char **argv)
 	}
 
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts, so all inherit it */
-	signal(SIGPIPE, SIG_IGN);
+	sam_service_signals(&set, SIGCHLD); /* SIGCHLD: our own `sam train` ended */
 	if ((sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
 		fprintf(stderr, "sam learn watch: signalfd: %s\n", strerror(errno));
 		goto out;
