@@ -90,6 +90,21 @@ static json_t *wait_settled(struct api_server *s, long long want, double timeout
 
 static const char *const fast_env[] = { "SAM_LEARN_WATCH_DEBOUNCE_MS=100", "SAM_TRAIN_AUTO=false", NULL };
 
+/* A fresh SAM_HOME with its inbox made; the inbox's path (static). */
+static const char *make_inbox(void)
+{
+	static char inbox[1024];
+	snprintf(inbox, sizeof inbox, "%s/inbox", learn_test_home());
+	mkdir_p(inbox);
+	return inbox;
+}
+
+/* `sam learn watch INBOX` with env, once its /health answers. */
+static void start_watcher(struct api_server *s, const char *inbox, const char *const *env)
+{
+	svc_start(s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, env);
+}
+
 /* ---- the watch set, in process ------------------------------------------------------------- */
 
 static void drain(struct sam_watch *w, double now)
@@ -208,11 +223,10 @@ TEST(watch_set_retries_a_missing_root)
 
 TEST(learn_watch_burst_of_5000_files_all_land)
 {
-	char inbox[1024], dir[2048];
-	snprintf(inbox, sizeof inbox, "%s/inbox", learn_test_home());
-	mkdir_p(inbox);
+	const char *inbox = make_inbox();
+	char dir[2048];
 	struct api_server s;
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, fast_env);
+	start_watcher(&s, inbox, fast_env);
 	/* 50 new subdirectories with 100 files each, half renamed into place */
 	for (int d = 0; d < 50; d++) {
 		snprintf(dir, sizeof dir, "%s/batch%02d", inbox, d);
@@ -245,11 +259,9 @@ static long long max_queued_events(void)
 
 TEST(learn_watch_rescans_after_a_queue_overflow)
 {
-	char inbox[1024];
-	snprintf(inbox, sizeof inbox, "%s/inbox", learn_test_home());
-	mkdir_p(inbox);
+	const char *inbox = make_inbox();
 	struct api_server s;
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, fast_env);
+	start_watcher(&s, inbox, fast_env);
 	/* Each file is at least CREATE, MODIFY and CLOSE_WRITE: while the
 	 * watcher is stopped, enough of them overflow the kernel's queue. */
 	long long limit = max_queued_events();
@@ -274,13 +286,11 @@ TEST(learn_watch_rescans_after_a_queue_overflow)
 
 TEST(learn_watch_kill9_and_restart_processes_each_file_once)
 {
-	char inbox[1024];
-	snprintf(inbox, sizeof inbox, "%s/inbox", learn_test_home());
-	mkdir_p(inbox);
+	const char *inbox = make_inbox();
 	const int n = 3000;
 	const char *const env[] = { "SAM_LEARN_WATCH_DEBOUNCE_MS=0", "SAM_TRAIN_AUTO=false", NULL };
 	struct api_server s;
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, env);
+	start_watcher(&s, inbox, env);
 	/* the burst lands while it is stopped, so it is still at work when killed */
 	kill(s.pid, SIGSTOP);
 	for (int i = 0; i < n; i++) {
@@ -303,7 +313,7 @@ TEST(learn_watch_kill9_and_restart_processes_each_file_once)
 	long long before = q("SELECT count(*) FROM files");
 	CHECKF(before < n, "the watcher finished all %d files before it was killed", n);
 
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, env);
+	start_watcher(&s, inbox, env);
 	json_t *h = wait_settled(&s, n, 120);
 	/* the restart ingested exactly the files the killed one had not recorded, and repeated nothing */
 	CHECK_INT(jint(h, "files.ingested"), n - before);
@@ -320,9 +330,7 @@ TEST(learn_watch_kill9_and_restart_processes_each_file_once)
 
 TEST(learn_watch_two_watchers_and_a_manual_add_store_each_example_once)
 {
-	char inbox[1024];
-	snprintf(inbox, sizeof inbox, "%s/inbox", learn_test_home());
-	mkdir_p(inbox);
+	const char *inbox = make_inbox();
 	const int n = 1000;
 	/* file i holds examples i and i+1: every example but the ends is in two files */
 	for (int i = 0; i < n; i++) {
@@ -332,8 +340,8 @@ TEST(learn_watch_two_watchers_and_a_manual_add_store_each_example_once)
 	}
 	const char *const env[] = { "SAM_LEARN_WATCH_DEBOUNCE_MS=0", "SAM_TRAIN_AUTO=false", NULL };
 	struct api_server a, b;
-	svc_start(&a, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, env);
-	svc_start(&b, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, env);
+	start_watcher(&a, inbox, env);
+	start_watcher(&b, inbox, env);
 	struct test_proc add;
 	test_run_sam(&add, 120, "learn", "add", inbox, NULL);
 	CHECKF(add.status == 0, "learn add: %s", add.err);
@@ -359,13 +367,12 @@ TEST(learn_watch_two_watchers_and_a_manual_add_store_each_example_once)
 
 TEST(learn_watch_records_bad_files_and_goes_on)
 {
-	char inbox[1024], outside[1024], path[4096];
-	snprintf(inbox, sizeof inbox, "%s/inbox", learn_test_home());
+	const char *inbox = make_inbox();
+	char outside[1024], path[4096];
 	snprintf(outside, sizeof outside, "%s/outside", test_tmpdir());
-	mkdir_p(inbox);
 	mkdir_p(outside);
 	struct api_server s;
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, fast_env);
+	start_watcher(&s, inbox, fast_env);
 	const char *mixed = "{\"text\":\"good one\"}\nnot json at all\n{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n"
 			    "{\"conversations\":[{\"from\":\"human\",\"value\":\"hi\"},{\"from\":\"gpt\",\"value\":\"hello\"}]}\n";
 	snprintf(path, sizeof path, "%s/mixed.jsonl", inbox);
@@ -420,14 +427,12 @@ static bool wait_run(const char *status, double timeout_s)
 
 TEST(learn_watch_starts_training_when_enough_examples_wait)
 {
-	char inbox[1024];
-	snprintf(inbox, sizeof inbox, "%s/inbox", learn_test_home());
-	mkdir_p(inbox);
+	const char *inbox = make_inbox();
 	/* memory low: the trigger waits */
 	const char *const low[] = { "SAM_LEARN_WATCH_DEBOUNCE_MS=50", "SAM_TRAIN_MIN_NEW_EXAMPLES=5",
 				    "SAM_FAKE_MEMAVAILABLE_MB=600", NULL };
 	struct api_server s;
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, low);
+	start_watcher(&s, inbox, low);
 	chat_file(inbox, "one.jsonl", 0, 3);
 	json_t *h = wait_settled(&s, 1, 30);
 	json_decref(h);
@@ -451,7 +456,7 @@ TEST(learn_watch_starts_training_when_enough_examples_wait)
 	int lock = -1;
 	struct sam_error err = { 0 };
 	CHECK_INT(sam_train_lock(&lock, &err), 0);
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, ok);
+	start_watcher(&s, inbox, ok);
 	chat_file(inbox, "three.jsonl", 6, 1);
 	h = wait_settled(&s, 3, 30);
 	json_decref(h);
@@ -464,7 +469,7 @@ TEST(learn_watch_starts_training_when_enough_examples_wait)
 	/* memory fine, lock free, no supervisor: the watcher runs `sam train` itself, once
 	 * (its first scan is a batch too, so the run starts from what is there) */
 	chat_file(inbox, "four.jsonl", 7, 1);
-	svc_start(&s, (const char *const[]){ "learn", "watch", NULL }, (const char *const[]){ inbox, NULL }, ok);
+	start_watcher(&s, inbox, ok);
 	CHECK(wait_run("exported", 30));
 	for (double t0 = now_s();; usleep(20 * 1000)) {
 		h = api_get_json(&s, "/health");
