@@ -9,29 +9,16 @@
  * type's activation type before every product, softmax sums in double.
  */
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sam/ggml_types.h"
 #include "sam/model.h"
 #include "sam/quant.h"
+#include "engine/matmul.h"
 #include "engine/vec.h"
 
 #define MAX_CTX (1 << 24)
-/*
- * Below this many multiply-adds a job runs on the calling thread: waking the
- * pool costs more than it saves, and on a machine with more runnable
- * threads than cores every wake-up can cost a scheduler time slice.
- */
-#define PAR_MIN_WORK (1 << 18)
-
-static void run_job(struct sam_ctx *c, sam_pool_fn fn, void *job, int64_t work)
-{
-	if (work < PAR_MIN_WORK) fn(job, 0, 1);
-	else sam_pool_run(c->pool, fn, job);
-}
-
 /* ---- context ------------------------------------------------------------ */
 
 struct ctx_layout {
@@ -175,124 +162,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 	for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-/* Up to 3 products of the same activations, run as one job: one wake-up of the pool, not 3. */
-#define MM_MAX 3
-
-/*
- * Threads take chunks of rows from a shared counter rather than a fixed
- * share each: on a VM a thread can lose its core for a while, and the
- * others then take over its rows instead of waiting for them.
- */
-#define MM_CHUNKS_PER_THREAD 4
-
-struct mm_job {
-	int n;                                /* products */
-	const struct sam_tensor *w[MM_MAX];
-	float *out[MM_MAX];                   /* [B][w->rows] each */
-	const struct quant_traits *qt[MM_MAX];
-	int64_t chunk_rows[MM_MAX];           /* a multiple of MM_ROW_TILE */
-	int64_t first_chunk[MM_MAX + 1];      /* chunks of product k: first_chunk[k] .. first_chunk[k+1]-1 */
-	atomic_int_fast64_t next;             /* the next chunk to take */
-	const void *act;    /* B rows of activations in the weights' activation type */
-	size_t act_stride;  /* bytes between activation rows */
-	int B;
-};
-
-/*
- * Columns per pass over a chunk's rows: their activations stay in the L2
- * cache while the weights stream past them once.
- */
-#define MM_ACT_BYTES (256 << 10)
-/* Chunks are whole tiles of the gemm kernels (and of repacked weights). */
-#define MM_ROW_TILE 8
-
-/* Rows r0 .. r1-1 of product k. */
-static void mm_range(const struct mm_job *j, int k, int64_t r0, int64_t r1)
-{
-	const struct sam_tensor *t = j->w[k];
-	const struct quant_traits *qt = j->qt[k];
-	int64_t rows = t->rows;
-	const uint8_t *w = (const uint8_t *)t->data + (size_t)r0 * t->row_bytes;
-	const uint8_t *a = j->act;
-	float *out = j->out[k] + r0;
-	if (!qt->gemm) {
-		for (int64_t r = 0; r < r1 - r0; r++)
-			for (int b = 0; b < j->B; b++)
-				out[(size_t)b * (size_t)rows + (size_t)r] =
-					qt->vec_dot(t->cols, w + (size_t)r * t->row_bytes, a + (size_t)b * j->act_stride);
-		return;
-	}
-	int cb = (int)(MM_ACT_BYTES / j->act_stride);
-	if (cb < 4) cb = 4;
-	for (int c0 = 0; c0 < j->B; c0 += cb) {
-		int nc = j->B - c0 < cb ? j->B - c0 : cb;
-		(t->packed ? qt->gemm_packed : qt->gemm)(t->cols, w, t->row_bytes, (int)(r1 - r0),
-							 a + (size_t)c0 * j->act_stride, j->act_stride, nc,
-							 out + (size_t)c0 * (size_t)rows, (size_t)rows);
-	}
-}
-
-static void mm_worker(void *arg, int ith, int nth)
-{
-	(void)ith, (void)nth;
-	struct mm_job *j = arg;
-	for (;;) {
-		int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-		if (c >= j->first_chunk[j->n]) return;
-		int k = 0;
-		while (c >= j->first_chunk[k + 1]) k++;
-		int64_t r0 = (c - j->first_chunk[k]) * j->chunk_rows[k], r1 = r0 + j->chunk_rows[k];
-		mm_range(j, k, r0, r1 < j->w[k]->rows ? r1 : j->w[k]->rows);
-	}
-}
-
-/*
- * out[k][B][w[k].rows] = x[B][cols] . w[k]^T for k < n: products of the
- * same activations x (all w[k] have cols columns). Weights whose types
- * take the same activation type share one conversion of x and one job.
- */
-static void matmul_n(struct sam_ctx *c, int n, float *const *out, const struct sam_tensor *const *w, const float *x,
-		     int B)
-{
-	for (int k0 = 0; k0 < n;) {
-		struct mm_job j = { .B = B };
-		uint32_t act_type = quant_traits(w[k0]->type)->act_type;
-		int64_t work = 0;
-		int k = k0;
-		for (; k < n && j.n < MM_MAX && quant_traits(w[k]->type)->act_type == act_type; k++, j.n++) {
-			j.w[j.n] = w[k];
-			j.out[j.n] = out[k];
-			j.qt[j.n] = quant_traits(w[k]->type);
-			work += w[k]->rows * w[k]->cols * B;
-		}
-		int nth = work < PAR_MIN_WORK ? 1 : sam_pool_size(c->pool);
-		for (int p = 0; p < j.n; p++) {
-			int64_t want = (j.w[p]->rows + (int64_t)nth * MM_CHUNKS_PER_THREAD - 1) / ((int64_t)nth * MM_CHUNKS_PER_THREAD);
-			j.chunk_rows[p] = (want + MM_ROW_TILE - 1) / MM_ROW_TILE * MM_ROW_TILE;
-			j.first_chunk[p + 1] = j.first_chunk[p] + (j.w[p]->rows + j.chunk_rows[p] - 1) / j.chunk_rows[p];
-		}
-		atomic_init(&j.next, 0);
-		int64_t cols = w[k0]->cols;
-		if (act_type == GGML_TYPE_F32) {
-			j.act = x;
-			j.act_stride = (size_t)cols * sizeof(float);
-		} else {
-			const struct quant_traits *at = quant_traits(act_type);
-			j.act = c->act;
-			j.act_stride = quant_row_size(act_type, cols);
-			for (int b = 0; b < B; b++)
-				at->from_float(x + (size_t)b * (size_t)cols, (uint8_t *)c->act + (size_t)b * j.act_stride, cols);
-		}
-		run_job(c, mm_worker, &j, work);
-		k0 = k;
-	}
-}
-
-static void matmul(struct sam_ctx *c, float *out, const struct sam_tensor *w, const float *x, int B)
-{
-	matmul_n(c, 1, &out, &w, x, B);
-}
-
 /* cos/sin for every rotated pair at position pos, as ggml's rope cache. */
 static void rope_cache(const struct sam_model *m, float *cache, int pos)
 {
@@ -417,7 +286,7 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 			rmsnorm(c->xb + (size_t)b * dim, c->x + (size_t)b * dim, L->attn_norm.data, dim, hp->norm_eps);
 		float *qkv_out[3] = { c->q, c->k, c->v };
 		const struct sam_tensor *qkv[3] = { &L->wq, &L->wk, &L->wv };
-		matmul_n(c, 3, qkv_out, qkv, c->xb, n);
+		mm_product_n(c->pool, c->act, 3, qkv_out, qkv, c->xb, n);
 		if (L->bq.data) add_bias(c->q, L->bq.data, n, q_dim);
 		if (L->bk.data) add_bias(c->k, L->bk.data, n, kv_dim);
 		if (L->bv.data) add_bias(c->v, L->bv.data, n, kv_dim);
@@ -433,27 +302,27 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		struct att_job aj = { c, l, n };
 		int64_t att_work = 0;
 		for (int b = 0; b < n; b++) att_work += (int64_t)(c->bpos[b] + 1) * q_dim * 2;
-		run_job(c, att_worker, &aj, att_work);
-		matmul(c, c->xb, &L->wo, c->att, n);
+		mm_run(c->pool, att_worker, &aj, att_work);
+		mm_product(c->pool, c->act, c->xb, &L->wo, c->att, n);
 		add_into(c->x, c->xb, (size_t)n * dim);
 
 		for (int b = 0; b < n; b++)
 			rmsnorm(c->xb + (size_t)b * dim, c->x + (size_t)b * dim, L->ffn_norm.data, dim, hp->norm_eps);
 		float *ffn_out[2] = { c->hb, c->hb2 };
 		const struct sam_tensor *ffn[2] = { &L->w_gate, &L->w_up };
-		matmul_n(c, 2, ffn_out, ffn, c->xb, n);
+		mm_product_n(c->pool, c->act, 2, ffn_out, ffn, c->xb, n);
 		for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) {
 			float g = c->hb[i];
 			c->hb[i] = (g / (1.0f + expf(-g))) * c->hb2[i];
 		}
-		matmul(c, c->xb, &L->w_down, c->hb, n);
+		mm_product(c->pool, c->act, c->xb, &L->w_down, c->hb, n);
 		add_into(c->x, c->xb, (size_t)n * dim);
 	}
 	c->n_logits = n_out;
 	for (int i = 0; i < n_out; i++)
 		rmsnorm(c->xb + (size_t)i * dim, c->x + (size_t)c->logit_rows[i] * dim, m->output_norm.data, dim,
 			hp->norm_eps);
-	if (n_out) matmul(c, c->logits, &m->output, c->xb, n_out);
+	if (n_out) mm_product(c->pool, c->act, c->logits, &m->output, c->xb, n_out);
 	return 0;
 }
 
