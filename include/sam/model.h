@@ -83,6 +83,13 @@ struct sam_model {
 
 /* Load path. On failure m is zeroed and err explains (naming the tensor/key). */
 int sam_model_load(struct sam_model *m, const char *path, struct sam_error *err);
+/*
+ * The same with flags. SAM_LOAD_NO_REPACK keeps every weight in the file's
+ * layout (the trainer reads weight rows, which a repacked tensor no
+ * longer has).
+ */
+#define SAM_LOAD_NO_REPACK 1u
+int sam_model_load_flags(struct sam_model *m, const char *path, unsigned flags, struct sam_error *err);
 void sam_model_free(struct sam_model *m);
 
 /* Bytes of the weights (the part of the file that is mapped and touched). */
@@ -111,6 +118,9 @@ struct sam_batch {
 	const bool *logits; /* rows that need logits; NULL = the last row only */
 };
 
+struct sam_lora;     /* lora.h */
+struct sam_lora_run; /* engine/lora_apply.h */
+
 /* Run state: KV cache and scratch, allocated once; sam_decode never allocates. */
 struct sam_ctx {
 	const struct sam_model *model;
@@ -136,6 +146,10 @@ struct sam_ctx {
 	float *logits;     /* [max_logits][n_vocab] */
 	int max_logits;    /* n_batch with logits_all or several sequences, else 1 */
 	int n_logits;      /* rows of logits filled by the last decode */
+	/* LoRA adapters (lora.h: sam_ctx_set_lora) */
+	const struct sam_lora **lora; /* [n_seq] each sequence's adapter (borrowed), NULL: none */
+	float *lora_scale;            /* [n_seq] its user scale */
+	struct sam_lora_run *lora_run; /* row groups and scratch to apply them; NULL until an adapter is set */
 };
 
 /* Bytes sam_ctx_new would allocate for these parameters (for admission checks). */

@@ -257,6 +257,11 @@ static void free_packed(struct sam_model *m)
 
 int sam_model_load(struct sam_model *m, const char *path, struct sam_error *err)
 {
+	return sam_model_load_flags(m, path, 0, err);
+}
+
+int sam_model_load_flags(struct sam_model *m, const char *path, unsigned flags, struct sam_error *err)
+{
 	memset(m, 0, sizeof *m);
 	struct loader ld = { .m = m, .err = err };
 	int rc = gguf_open(&m->gguf, path, err);
@@ -265,7 +270,7 @@ int sam_model_load(struct sam_model *m, const char *path, struct sam_error *err)
 	if ((rc = tok_load(&m->vocab, &m->gguf, err))) goto fail;
 	m->hp.n_vocab = (int)m->vocab.n_tokens;
 	if ((rc = load_tensors(&ld))) goto fail;
-	repack_weights(m);
+	if (!(flags & SAM_LOAD_NO_REPACK)) repack_weights(m);
 	return 0;
 fail:
 	sam_error_prefix(err, path);
