@@ -3,7 +3,7 @@
  * llama-perplexity's chunking so the figures compare: the text is tokenized
  * once, cut into whole chunks of ctx tokens (the first replaced by BOS when
  * the model adds one), each evaluated from an empty cache, and only the
- * second half of each chunk scored.
+ * second half of each chunk scored. --lora measures a LoRA adapter's effect.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "sam/fs.h"
+#include "sam/lora.h"
 #include "sam/model.h"
 
 #define MAX_TEXT (256u << 20)
@@ -32,12 +33,15 @@ static double nll(const float *logits, int n_vocab, int32_t next)
 int cmd_perplexity(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("perplexity");
-	const char *model = NULL, *file = NULL;
+	const char *model = NULL, *file = NULL, *lora_file = NULL;
 	long long ctx = 512, threads = 0, batch = 512, chunks = -1;
+	double lora_scale = 1.0;
+	bool lora_scale_set = false;
 	static const struct option lo[] = {
 		{ "model", required_argument, NULL, 'm' },     { "file", required_argument, NULL, 'f' },
 		{ "ctx-size", required_argument, NULL, 'c' },  { "threads", required_argument, NULL, 't' },
 		{ "batch-size", required_argument, NULL, 'b' }, { "chunks", required_argument, NULL, 'C' },
+		{ "lora", required_argument, NULL, 'L' },       { "lora-scale", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	int c;
@@ -59,16 +63,24 @@ int cmd_perplexity(int argc, char **argv)
 		case 'C':
 			if (!cli_parse_int(optarg, 1, 1 << 30, &chunks)) return cli_usage_error(cmd, "--chunks: expected >= 1");
 			break;
+		case 'L': lora_file = optarg; break;
+		case 'S':
+			if (!cli_parse_float(optarg, -1e3, 1e3, &lora_scale))
+				return cli_usage_error(cmd, "--lora-scale: expected a number in [-1000, 1000]");
+			lora_scale_set = true;
+			break;
 		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!model || !file) return cli_usage_error(cmd, "-m MODEL and -f TEXT are required");
+	if (lora_scale_set && !lora_file) return cli_usage_error(cmd, "--lora-scale needs --lora FILE");
 
 	struct sam_error err = { 0 };
 	struct sam_model m;
 	struct sam_ctx cx = { 0 };
+	struct sam_lora lora = { 0 };
 	char *text = NULL;
 	size_t len;
 	int32_t *ids = NULL;
@@ -94,6 +106,11 @@ int cmd_perplexity(int argc, char **argv)
 				     .n_threads = (int)threads };
 	if (sam_ctx_new(&cx, &m, &cp, &err)) {
 		fprintf(stderr, "sam perplexity: %s\n", err.msg);
+		goto out;
+	}
+	if (lora_file && (sam_lora_load(&lora, &m, lora_file, &err) ||
+			  sam_ctx_set_lora(&cx, 0, &lora, (float)lora_scale, &err))) {
+		fprintf(stderr, "sam perplexity: LoRA adapter: %s\n", err.msg);
 		goto out;
 	}
 	fprintf(stderr, "sam perplexity: %zu tokens, %lld chunks of %lld, scoring positions %lld..%lld of each\n",
@@ -134,7 +151,8 @@ int cmd_perplexity(int argc, char **argv)
 		(double)(n_chunk * ctx) / (sam_now() - t0));
 	status = 0;
 out:
-	sam_ctx_free(&cx);
+	sam_ctx_free(&cx); /* before the adapter it borrows */
+	sam_lora_free(&lora);
 	free(ids);
 	free(text);
 	sam_model_free(&m);

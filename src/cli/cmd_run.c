@@ -3,6 +3,7 @@
  * generated text goes to stdout (streamed as it is produced); timings and
  * diagnostics go to stderr. With --chat the prompt is one user message
  * (after an optional --system message) in the model's chat template.
+ * --lora applies a LoRA adapter (llama.cpp's GGUF format) at run time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,20 +14,23 @@
 
 #include "cli/cli.h"
 #include "sam/chat.h"
+#include "sam/lora.h"
 #include "sam/model.h"
 #include "sam/sampler.h"
 
 #define MAX_PROMPT_BYTES (64u << 20)
 
 struct run_opts {
-	const char *model, *prompt, *prompt_file, *system;
+	const char *model, *prompt, *prompt_file, *system, *lora;
 	long long n_predict, n_ctx, n_threads;
+	double lora_scale;
+	bool lora_scale_set;
 	struct sam_sampler_params sp;
 	bool seed_set, no_bos, ignore_eos, verbose, output_ids, chat;
 };
 
 enum { OPT_TEMP = 256, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_SEED,
-       OPT_NO_BOS, OPT_IGNORE_EOS, OPT_OUTPUT_IDS, OPT_CHAT, OPT_SYSTEM };
+       OPT_NO_BOS, OPT_IGNORE_EOS, OPT_OUTPUT_IDS, OPT_CHAT, OPT_SYSTEM, OPT_LORA, OPT_LORA_SCALE };
 
 static const struct option long_opts[] = {
 	{ "model", required_argument, NULL, 'm' },
@@ -47,6 +51,8 @@ static const struct option long_opts[] = {
 	{ "output-ids", no_argument, NULL, OPT_OUTPUT_IDS },
 	{ "chat", no_argument, NULL, OPT_CHAT },
 	{ "system", required_argument, NULL, OPT_SYSTEM },
+	{ "lora", required_argument, NULL, OPT_LORA },
+	{ "lora-scale", required_argument, NULL, OPT_LORA_SCALE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ 0 },
 };
@@ -58,6 +64,7 @@ static int parse_opts(const struct sam_cmd *cmd, int argc, char **argv, struct r
 	int c;
 	memset(o, 0, sizeof *o);
 	o->n_predict = 128;
+	o->lora_scale = 1.0;
 	sam_sampler_defaults(&o->sp);
 	optind = 1;
 	opterr = 0;
@@ -116,6 +123,13 @@ static int parse_opts(const struct sam_cmd *cmd, int argc, char **argv, struct r
 		case OPT_OUTPUT_IDS: o->output_ids = true; break;
 		case OPT_CHAT: o->chat = true; break;
 		case OPT_SYSTEM: o->system = a; break;
+		case OPT_LORA: o->lora = a; break;
+		case OPT_LORA_SCALE:
+			if (!cli_parse_float(a, -1e3, 1e3, &d))
+				return cli_usage_error(cmd, "--lora-scale: expected a number in [-1000, 1000], got '%s'", a);
+			o->lora_scale = d;
+			o->lora_scale_set = true;
+			break;
 		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -125,6 +139,7 @@ static int parse_opts(const struct sam_cmd *cmd, int argc, char **argv, struct r
 	if (!o->prompt && !o->prompt_file) return cli_usage_error(cmd, "a prompt is required (-p TEXT or -f FILE)");
 	if (o->prompt && o->prompt_file) return cli_usage_error(cmd, "give -p or -f, not both");
 	if (o->system && !o->chat) return cli_usage_error(cmd, "--system needs --chat");
+	if (o->lora_scale_set && !o->lora) return cli_usage_error(cmd, "--lora-scale needs --lora FILE");
 	if (!o->seed_set) o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
 	return 0;
 }
@@ -187,6 +202,7 @@ int cmd_run(int argc, char **argv)
 	struct sam_model model;
 	struct sam_ctx ctx = { 0 };
 	struct sam_sampler smp = { 0 };
+	struct sam_lora lora = { 0 };
 	int32_t *ids = NULL;
 	size_t n_ids = 0, plen = 0;
 	char *ptext = NULL;
@@ -252,11 +268,19 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "sam run: %s\n", err.msg);
 		goto out;
 	}
+	if (o.lora && (sam_lora_load(&lora, &model, o.lora, &err) ||
+		       sam_ctx_set_lora(&ctx, 0, &lora, (float)o.lora_scale, &err))) {
+		fprintf(stderr, "sam run: LoRA adapter: %s\n", err.msg);
+		goto out;
+	}
 	if (o.verbose) {
 		fprintf(stderr, "sam run: %s: arch %s, %d layers, dim %d, vocab %d, ctx %lld, %d threads, seed %llu\n",
 			o.model, hp->arch_name, hp->n_layer, hp->dim, hp->n_vocab, n_ctx, ctx.p.n_threads,
 			(unsigned long long)o.sp.seed);
 		if (o.chat) fprintf(stderr, "sam run: chat template %s\n", chat_template_name(tmpl));
+		if (o.lora)
+			fprintf(stderr, "sam run: LoRA adapter %s: rank %d, alpha %g, scale %g\n", o.lora, lora.rank,
+				(double)lora.alpha, o.lora_scale);
 		fprintf(stderr, "sam run: prompt tokens:");
 		for (size_t i = 0; i < n_ids; i++) fprintf(stderr, " %d", ids[i]);
 		fputc('\n', stderr);
@@ -303,7 +327,8 @@ int cmd_run(int argc, char **argv)
 	status = 0;
 out:
 	sam_sampler_free(&smp);
-	sam_ctx_free(&ctx);
+	sam_ctx_free(&ctx); /* before the adapter it borrows */
+	sam_lora_free(&lora);
 	free(ids);
 	free(ptext);
 	sam_model_free(&model);

@@ -2,7 +2,9 @@
  * forward.c - the transformer forward pass over a batch of tokens, with the
  * KV cache. Matrix products are split by output rows across the thread
  * pool; attention by (token, head). Everything works in buffers that
- * sam_ctx_new allocated, so decoding never allocates.
+ * sam_ctx_new allocated, so decoding never allocates. LoRA adapters set
+ * per sequence (sam/lora.h) add their low-rank term after each base
+ * product (engine/lora_apply.h); without one, nothing of that runs.
  *
  * Numerics follow llama.cpp where rounding is visible in the outputs:
  * RMSNorm sums squares in double, activations are converted to the weight
@@ -15,6 +17,7 @@
 #include "sam/ggml_types.h"
 #include "sam/model.h"
 #include "sam/quant.h"
+#include "engine/lora_apply.h"
 #include "engine/matmul.h"
 #include "engine/vec.h"
 
@@ -56,7 +59,8 @@ size_t sam_ctx_bytes(const struct sam_hparams *hp, const struct sam_ctx_params *
 	layout(hp, p, &l);
 	size_t floats = 2 * l.kv + 2 * l.x + 2 * l.q + 2 * l.kvb + 2 * l.ff + l.scores + l.logits +
 			(size_t)hp->rope_dim;
-	return floats * sizeof(float) + l.act + 6 * (size_t)p->n_batch * sizeof(int32_t);
+	size_t lora = (size_t)(p->n_seq > 0 ? p->n_seq : 1) * (sizeof(struct sam_lora *) + sizeof(float));
+	return floats * sizeof(float) + l.act + 6 * (size_t)p->n_batch * sizeof(int32_t) + lora;
 }
 
 int sam_ctx_new(struct sam_ctx *c, const struct sam_model *m, const struct sam_ctx_params *p,
@@ -99,7 +103,9 @@ int sam_ctx_new(struct sam_ctx *c, const struct sam_model *m, const struct sam_c
 	c->dec_seq = calloc((size_t)p->n_batch, sizeof(int32_t));
 	c->dec_all = malloc((size_t)p->n_batch);
 	if (c->dec_all) memset(c->dec_all, 1, (size_t)p->n_batch);
-	if (!c->dec_pos || !c->dec_seq || !c->dec_all || !c->bpos || !c->bseq || !c->logit_rows || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->att || !c->k || !c->v || !c->hb ||
+	c->lora = calloc((size_t)c->p.n_seq, sizeof *c->lora);
+	c->lora_scale = calloc((size_t)c->p.n_seq, sizeof *c->lora_scale);
+	if (!c->lora || !c->lora_scale || !c->dec_pos || !c->dec_seq || !c->dec_all || !c->bpos || !c->bseq || !c->logit_rows || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->att || !c->k || !c->v || !c->hb ||
 	    !c->hb2 || !c->scores || !c->act || !c->rope_cache || !c->logits) {
 		sam_ctx_free(c);
 		return sam_errorf(err, SAM_ENOMEM, "not enough memory for a context of %d tokens (%zu MiB)",
@@ -137,6 +143,9 @@ void sam_ctx_free(struct sam_ctx *c)
 	free(c->dec_pos);
 	free(c->dec_seq);
 	free(c->dec_all);
+	free(c->lora);
+	free(c->lora_scale);
+	lora_run_free(c->lora_run);
 	memset(c, 0, sizeof *c);
 }
 
@@ -275,6 +284,7 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		c->bpos[b] = bt->pos[b];
 		c->bseq[b] = bt->seq[b];
 	}
+	bool lora = lora_plan(c, n, n_out); /* false without adapters: then nothing LoRA runs below */
 	const struct quant_traits *et = quant_traits(m->tok_embd.type);
 	for (int b = 0; b < n; b++)
 		et->to_float((const uint8_t *)m->tok_embd.data + (size_t)bt->tokens[b] * m->tok_embd.row_bytes,
@@ -287,6 +297,8 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		float *qkv_out[3] = { c->q, c->k, c->v };
 		const struct sam_tensor *qkv[3] = { &L->wq, &L->wk, &L->wv };
 		mm_product_n(c->pool, c->act, 3, qkv_out, qkv, c->xb, n);
+		if (lora) /* before the biases, as llama.cpp adds them */
+			for (int t = SAM_LORA_Q; t <= SAM_LORA_V; t++) lora_apply(c, LORA_BATCH, l, t, qkv_out[t], c->xb);
 		if (L->bq.data) add_bias(c->q, L->bq.data, n, q_dim);
 		if (L->bk.data) add_bias(c->k, L->bk.data, n, kv_dim);
 		if (L->bv.data) add_bias(c->v, L->bv.data, n, kv_dim);
@@ -304,6 +316,7 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		for (int b = 0; b < n; b++) att_work += (int64_t)(c->bpos[b] + 1) * q_dim * 2;
 		mm_run(c->pool, att_worker, &aj, att_work);
 		mm_product(c->pool, c->act, c->xb, &L->wo, c->att, n);
+		if (lora) lora_apply(c, LORA_BATCH, l, SAM_LORA_O, c->xb, c->att);
 		add_into(c->x, c->xb, (size_t)n * dim);
 
 		for (int b = 0; b < n; b++)
@@ -311,11 +324,14 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		float *ffn_out[2] = { c->hb, c->hb2 };
 		const struct sam_tensor *ffn[2] = { &L->w_gate, &L->w_up };
 		mm_product_n(c->pool, c->act, 2, ffn_out, ffn, c->xb, n);
+		if (lora)
+			for (int t = 0; t < 2; t++) lora_apply(c, LORA_BATCH, l, SAM_LORA_GATE + t, ffn_out[t], c->xb);
 		for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) {
 			float g = c->hb[i];
 			c->hb[i] = (g / (1.0f + expf(-g))) * c->hb2[i];
 		}
 		mm_product(c->pool, c->act, c->xb, &L->w_down, c->hb, n);
+		if (lora) lora_apply(c, LORA_BATCH, l, SAM_LORA_DOWN, c->xb, c->hb);
 		add_into(c->x, c->xb, (size_t)n * dim);
 	}
 	c->n_logits = n_out;
@@ -323,6 +339,7 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		rmsnorm(c->xb + (size_t)i * dim, c->x + (size_t)c->logit_rows[i] * dim, m->output_norm.data, dim,
 			hp->norm_eps);
 	if (n_out) mm_product(c->pool, c->act, c->logits, &m->output, c->xb, n_out);
+	if (n_out && lora) lora_apply(c, LORA_LOGITS, -1, 0, c->logits, c->xb);
 	return 0;
 }
 
