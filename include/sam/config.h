@@ -43,4 +43,11 @@ int sam_conf_bool(const struct sam_conf *c, const char *section, const char *key
 /* Sections whose name starts with prefix (e.g. "service."), each once, in file order; returns the count. */
 int sam_conf_sections(const struct sam_conf *c, const char *prefix, const char **out, int max);
 
+/*
+ * The model SAM serves (and trains adapters for): explicit if given, else
+ * $SAM_MODEL, else [api] model, else the alphabetically first *.gguf in
+ * $SAM_HOME/models. A malloc'd path, or NULL when there is none.
+ */
+char *sam_conf_model_path(const struct sam_conf *c, const char *explicit_path);
+
 #endif

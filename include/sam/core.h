@@ -29,6 +29,7 @@ enum sam_status {
 	SAM_ENOTFOUND = -6,    /* a key, tensor, file or token does not exist */
 	SAM_ERANGE = -7,       /* a value is outside the allowed range */
 	SAM_EBUSY = -8,        /* held by someone else (a lock); try again later */
+	SAM_ESTOPPED = -9,     /* stopped on request (a signal, a control file); resumable */
 };
 
 /* Human-readable detail of the last failure of a call that took it. */

@@ -34,6 +34,7 @@
 #define SAM_EV_TRAIN_STARTED "train.started"
 #define SAM_EV_TRAIN_FINISHED "train.finished"
 #define SAM_EV_TRAIN_FAILED "train.failed"
+#define SAM_EV_TRAIN_STOPPED "train.stopped"
 #define SAM_EV_APPROVAL_PENDING "approval.pending"
 #define SAM_EV_APPROVAL_DECIDED "approval.decided"
 #define SAM_EV_INGEST_ERROR "ingest.error"

@@ -30,39 +30,57 @@
 int sam_train_lock(int *fd, struct sam_error *err);
 void sam_train_unlock(int fd);
 
-/* What a training step reports; NAN (or NULL) where it has nothing to say. */
+/* What a training step reports; NAN (or "") where it has nothing to say. */
 struct sam_train_outcome {
-	char adapter[4096];     /* the adapter file it wrote, "" if none */
+	char adapter[4096];     /* the adapter it deployed, "" if none */
 	double valid_loss_base; /* validation loss of the base model */
 	double valid_loss;      /* ... and with the adapter */
+	int64_t steps;          /* optimiser steps done */
+	char note[512];         /* what became of the adapter, for the run record */
 };
 
-/* The training step: train on data_dir/train.jsonl and valid.jsonl. */
+/*
+ * The training step: train on data_dir/train.jsonl and valid.jsonl (with
+ * resume, continue from data_dir's checkpoint). SAM_ESTOPPED when it
+ * stopped on request with its state saved: the run is recorded
+ * 'stopped' and can be resumed.
+ */
 struct sam_trainer {
 	const char *name;
-	int (*train)(void *ctx, const char *run_id, const char *data_dir, struct sam_train_outcome *out,
+	int (*train)(void *ctx, const char *run_id, const char *data_dir, bool resume, struct sam_train_outcome *out,
 		     struct sam_error *err);
 	void *ctx;
 };
 
 struct sam_train_result {
 	char run_id[SAM_TRAIN_RUN_ID_MAX + 1];
-	char status[16];        /* "finished", "exported" (no trainer) or "failed" */
+	char status[16];        /* "finished", "exported" (no trainer), "stopped" or "failed" */
 	int64_t n_train, n_valid;
 	char data_dir[4096];
+	bool resumed;
+};
+
+/* Which run and which data. */
+struct sam_train_spec {
+	double valid_fraction; /* of the examples exported for validation (sam_dataset_export) */
+	const char *data_dir;  /* NULL: export the examples into $SAM_HOME/data/runs/<id>/; else train on this directory */
+	const char *resume;    /* NULL: a new run; "": the newest stopped or interrupted run; else that run's id */
 };
 
 /*
  * One run, the caller holding the lock: runs left 'running' by a crashed
- * holder are marked failed ("interrupted"); a new run row (pid,
- * examples_upto = the newest example id); the export into
- * $SAM_HOME/data/runs/<id>/ (valid_fraction as sam_dataset_export);
- * train.started; the trainer (NULL: none, the run ends 'exported'); the
- * row finished or failed and train.finished / train.failed. SAM_EINVAL
- * when there are no examples (nothing is recorded then). A failing
- * trainer's error is returned after the run is recorded as failed.
+ * holder are marked failed ("interrupted"); then either a new run row
+ * (pid, examples_upto = the newest example id) and its data (exported, or
+ * spec->data_dir), or with spec->resume the run to continue (status
+ * 'stopped', or failed as interrupted, its data still in place) set
+ * running again; train.started; the trainer (NULL: none, the run ends
+ * 'exported'); the row finished, stopped or failed and train.finished /
+ * train.stopped / train.failed. SAM_EINVAL when there are no examples
+ * (nothing is recorded then), SAM_ENOTFOUND when there is no run to
+ * resume. A failing trainer's error is returned after the run is
+ * recorded.
  */
-int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, double valid_fraction,
+int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, const struct sam_train_spec *spec,
 		  struct sam_train_result *res, struct sam_error *err);
 
 /* ---- the automatic trigger (owned by `sam learn watch`) -------------------------- */

@@ -16,6 +16,7 @@ const char *sam_strerror(int code)
 	case SAM_ENOTFOUND: return "not found";
 	case SAM_ERANGE: return "out of range";
 	case SAM_EBUSY: return "busy";
+	case SAM_ESTOPPED: return "stopped";
 	}
 	return "unknown error";
 }

@@ -53,6 +53,26 @@
 	" trainer TEXT, adapter TEXT, valid_loss_base REAL, valid_loss REAL, error TEXT);"           \
 	"CREATE INDEX training_runs_started ON training_runs(started);"
 
+/*
+ * Training runs that stop on request and resume (status 'stopped'), with
+ * the steps done and a note on the outcome: SQLite cannot alter a CHECK,
+ * so the table is rebuilt.
+ */
+#define MIGRATION_5                                                                                \
+	"CREATE TABLE training_runs_5(id TEXT PRIMARY KEY,"                                           \
+	" status TEXT NOT NULL CHECK(status IN ('running','finished','failed','exported','stopped')),"\
+	" started REAL NOT NULL, finished REAL, pid INTEGER NOT NULL, examples_upto INTEGER NOT NULL," \
+	" n_train INTEGER NOT NULL DEFAULT 0, n_valid INTEGER NOT NULL DEFAULT 0, data_dir TEXT,"     \
+	" trainer TEXT, adapter TEXT, valid_loss_base REAL, valid_loss REAL, error TEXT,"            \
+	" steps INTEGER NOT NULL DEFAULT 0, note TEXT);"                                              \
+	"INSERT INTO training_runs_5(id, status, started, finished, pid, examples_upto, n_train,"     \
+	" n_valid, data_dir, trainer, adapter, valid_loss_base, valid_loss, error)"                  \
+	" SELECT id, status, started, finished, pid, examples_upto, n_train, n_valid, data_dir,"     \
+	" trainer, adapter, valid_loss_base, valid_loss, error FROM training_runs;"                  \
+	"DROP TABLE training_runs;"                                                                  \
+	"ALTER TABLE training_runs_5 RENAME TO training_runs;"                                        \
+	"CREATE INDEX training_runs_started ON training_runs(started);"
+
 /* Feedback on answers (POST /api/feedback) and the curriculum: tasks, attempts, each stream's place. */
 #define MIGRATION_4                                                                                  \
 	"CREATE TABLE feedback(id INTEGER PRIMARY KEY, session_id TEXT NOT NULL,"                       \
@@ -77,6 +97,7 @@ static const char *const migrations[] = {
 	MIGRATION_2, /* 2: examples, files */
 	MIGRATION_3, /* 3: training_runs */
 	MIGRATION_4, /* 4: feedback, curriculum_tasks, curriculum_attempts, curriculum_streams */
+	MIGRATION_5, /* 5: training_runs: 'stopped', steps, note */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

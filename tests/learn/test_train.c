@@ -68,7 +68,7 @@ TEST(train_cli_runs_once_under_the_lock)
 	const char *home = learn_test_home();
 	struct test_proc p;
 	/* nothing to train on */
-	test_run_sam(&p, 30, "train", NULL);
+	test_run_sam(&p, 30, "train", "--export-only", NULL);
 	CHECK_INT(p.status, 1);
 	CHECK(strstr(p.err, "no examples") != NULL);
 	test_proc_free(&p);
@@ -84,7 +84,7 @@ TEST(train_cli_runs_once_under_the_lock)
 	for (int k = 0; k < 2; k++)
 		if ((kids[k] = fork()) == 0) {
 			struct test_proc q;
-			test_run_sam(&q, 30, "train", NULL);
+			test_run_sam(&q, 30, "train", "--export-only", NULL);
 			_exit(q.status == 3 && strstr(q.err, "another training is running") ? 0 : 1);
 		}
 	for (int k = 0; k < 2; k++) {
@@ -95,7 +95,7 @@ TEST(train_cli_runs_once_under_the_lock)
 	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs") == 0);
 	sam_train_unlock(lock);
 
-	test_run_sam(&p, 30, "train", "--valid-fraction", "0.2", NULL);
+	test_run_sam(&p, 30, "train", "--export-only", "--valid-fraction", "0.2", NULL);
 	CHECK_INT(p.status, 0);
 	CHECKF(strstr(p.out, "exported") != NULL, "%s", p.out);
 	test_proc_free(&p);
@@ -139,27 +139,28 @@ TEST(train_marks_an_interrupted_run)
 			      &err),
 		  0);
 	struct sam_train_result res;
-	CHECK_INT(sam_train_run(db, NULL, 0.1, &res, &err), 0);
+	struct sam_train_spec spec = { .valid_fraction = 0.1 };
+	CHECK_INT(sam_train_run(db, NULL, &spec, &res, &err), 0);
 	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE id = 'old' AND status = 'failed'"
 			" AND error = 'interrupted'") == 1);
 	CHECK(strcmp(res.status, "exported") == 0);
 	sam_db_close(db);
 }
 
-static int failing_train(void *ctx, const char *run_id, const char *data_dir, struct sam_train_outcome *out,
+static int failing_train(void *ctx, const char *run_id, const char *data_dir, bool resume, struct sam_train_outcome *out,
 			 struct sam_error *err)
 {
-	(void)ctx, (void)run_id, (void)out;
+	(void)ctx, (void)run_id, (void)out, (void)resume;
 	char path[4300];
 	snprintf(path, sizeof path, "%s/valid.jsonl", data_dir);
 	CHECK(access(path, R_OK) == 0); /* the data is exported before the step runs */
 	return sam_errorf(err, SAM_EIO, "the GPU caught fire");
 }
 
-static int good_train(void *ctx, const char *run_id, const char *data_dir, struct sam_train_outcome *out,
+static int good_train(void *ctx, const char *run_id, const char *data_dir, bool resume, struct sam_train_outcome *out,
 		      struct sam_error *err)
 {
-	(void)ctx, (void)data_dir, (void)err;
+	(void)ctx, (void)data_dir, (void)err, (void)resume;
 	snprintf(out->adapter, sizeof out->adapter, "adapters/%s.gguf", run_id);
 	out->valid_loss_base = 2.5;
 	out->valid_loss = 2.0;
@@ -173,14 +174,15 @@ TEST(train_records_the_trainer_outcome)
 	add_examples(db, 10);
 	struct sam_error err = { 0 };
 	struct sam_train_result res;
+	struct sam_train_spec spec = { .valid_fraction = 0.1 };
 	struct sam_trainer bad = { "test-bad", failing_train, NULL }, good = { "test-good", good_train, NULL };
-	CHECK_INT(sam_train_run(db, &bad, 0.1, &res, &err), SAM_EIO);
+	CHECK_INT(sam_train_run(db, &bad, &spec, &res, &err), SAM_EIO);
 	CHECK(strcmp(res.status, "failed") == 0);
 	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'failed' AND error LIKE '%caught fire%'"
 			" AND trainer = 'test-bad'") == 1);
 	CHECK(learn_q_int(db, "SELECT count(*) FROM events WHERE type = 'train.failed' AND data LIKE '%caught fire%'") == 1);
 	/* a second run in the same second of the same process gets its own id */
-	CHECK_INT(sam_train_run(db, &good, 0.1, &res, &err), 0);
+	CHECK_INT(sam_train_run(db, &good, &spec, &res, &err), 0);
 	CHECK(strcmp(res.status, "finished") == 0);
 	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'finished' AND valid_loss = 2.0"
 			" AND valid_loss_base = 2.5 AND adapter LIKE 'adapters/%'") == 1);

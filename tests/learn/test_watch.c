@@ -469,8 +469,10 @@ TEST(learn_watch_starts_training_when_enough_examples_wait)
 	/* memory fine, lock free, no supervisor: the watcher runs `sam train` itself, once
 	 * (its first scan is a batch too, so the run starts from what is there) */
 	chat_file(inbox, "four.jsonl", 7, 1);
+	setenv("SAM_MODEL", test_model("stories260K.gguf"), 1); /* what `sam train` trains */
 	start_watcher(&s, inbox, ok);
-	CHECK(wait_run("exported", 30));
+	unsetenv("SAM_MODEL");
+	CHECK(wait_run("finished", 60));
 	for (double t0 = now_s();; usleep(20 * 1000)) {
 		h = api_get_json(&s, "/health");
 		bool running = json_is_true(jpath(h, "training.running"));
