@@ -19,6 +19,7 @@
 #include "sam/quant.h"
 #include "engine/lora_apply.h"
 #include "engine/matmul.h"
+#include "engine/rope.h"
 #include "engine/vec.h"
 
 #define MAX_CTX (1 << 24)
@@ -171,36 +172,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 	for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-/* cos/sin for every rotated pair at position pos, as ggml's rope cache. */
-static void rope_cache(const struct sam_model *m, float *cache, int pos)
-{
-	const struct sam_hparams *hp = &m->hp;
-	const float *ff = m->rope_freqs.data;
-	float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->rope_dim);
-	float theta = (float)pos;
-	for (int i = 0; i < hp->rope_dim; i += 2) {
-		float t = hp->rope_freq_scale * (theta / (ff ? ff[i / 2] : 1.0f));
-		cache[i] = cosf(t);
-		cache[i + 1] = sinf(t);
-		theta *= theta_scale;
-	}
-}
-
-static void rope_apply(const struct sam_hparams *hp, float *v, int n_heads, const float *cache)
-{
-	int half = hp->rope_dim / 2;
-	for (int h = 0; h < n_heads; h++) {
-		float *x = v + (size_t)h * hp->head_dim;
-		for (int i = 0; i < hp->rope_dim; i += 2) {
-			int a = hp->rope_type == SAM_ROPE_NEOX ? i / 2 : i;
-			int b = hp->rope_type == SAM_ROPE_NEOX ? i / 2 + half : i + 1;
-			float c = cache[i], s = cache[i + 1], x0 = x[a], x1 = x[b];
-			x[a] = x0 * c - x1 * s;
-			x[b] = x0 * s + x1 * c;
-		}
-	}
-}
-
 struct att_job {
 	struct sam_ctx *c;
 	int layer, n;
@@ -305,9 +276,9 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 		for (int b = 0; b < n; b++) {
 			float *kc = c->k_cache + kv_slot(c, l, c->bseq[b]) + (size_t)c->bpos[b] * kv_dim;
 			float *vc = c->v_cache + kv_slot(c, l, c->bseq[b]) + (size_t)c->bpos[b] * kv_dim;
-			rope_cache(m, c->rope_cache, c->bpos[b]);
-			rope_apply(hp, c->q + (size_t)b * q_dim, hp->n_head, c->rope_cache);
-			rope_apply(hp, c->k + (size_t)b * kv_dim, hp->n_head_kv, c->rope_cache);
+			rope_angles(m, c->rope_cache, c->bpos[b]);
+			rope_rotate(hp, c->q + (size_t)b * q_dim, hp->n_head, c->rope_cache, false);
+			rope_rotate(hp, c->k + (size_t)b * kv_dim, hp->n_head_kv, c->rope_cache, false);
 			memcpy(kc, c->k + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
 			memcpy(vc, c->v + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
 		}

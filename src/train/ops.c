@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/matmul.h"
+#include "engine/rope.h"
 #include "engine/vec.h"
 #include "sam/ggml_types.h"
 #include "sam/quant.h"
@@ -50,37 +51,13 @@ void op_rmsnorm_back(float *dx, const float *dy, const float *x, const float *r,
 
 void op_rope_cache(const struct sam_model *m, float *cache, int T)
 {
-	const struct sam_hparams *hp = &m->hp;
-	const float *ff = m->rope_freqs.data;
-	float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->rope_dim);
-	for (int pos = 0; pos < T; pos++) {
-		float *c = cache + (size_t)pos * hp->rope_dim;
-		float theta = (float)pos;
-		for (int i = 0; i < hp->rope_dim; i += 2) {
-			float a = hp->rope_freq_scale * (theta / (ff ? ff[i / 2] : 1.0f));
-			c[i] = cosf(a);
-			c[i + 1] = sinf(a);
-			theta *= theta_scale;
-		}
-	}
+	for (int pos = 0; pos < T; pos++) rope_angles(m, cache + (size_t)pos * m->hp.rope_dim, pos);
 }
 
 void op_rope(const struct sam_hparams *hp, float *v, int T, int n_heads, const float *cache, int inverse)
 {
-	int half = hp->rope_dim / 2, width = n_heads * hp->head_dim;
-	bool neox = hp->rope_type == SAM_ROPE_NEOX;
-	for (int t = 0; t < T; t++) {
-		const float *cc = cache + (size_t)t * hp->rope_dim;
-		for (int h = 0; h < n_heads; h++) {
-			float *x = v + (size_t)t * width + (size_t)h * hp->head_dim;
-			for (int i = 0; i < hp->rope_dim; i += 2) {
-				int a = neox ? i / 2 : i, b = neox ? i / 2 + half : i + 1;
-				float c = cc[i], s = inverse ? -cc[i + 1] : cc[i + 1], x0 = x[a], x1 = x[b];
-				x[a] = x0 * c - x1 * s;
-				x[b] = x0 * s + x1 * c;
-			}
-		}
-	}
+	size_t width = (size_t)n_heads * hp->head_dim;
+	for (int t = 0; t < T; t++) rope_rotate(hp, v + (size_t)t * width, n_heads, cache + (size_t)t * hp->rope_dim, inverse);
 }
 
 /* ---- attention ------------------------------------------------------------ */
@@ -130,10 +107,13 @@ void op_attention(struct sam_pool *pool, const struct sam_hparams *hp, float *ou
 }
 
 /*
- * Per head h: dP_ij = dO_i . v_j, dS_ij = P_ij (dP_ij - sum_j' P_ij' dP_ij'),
- * dq_i += scale sum_j dS_ij k_j, and into the head's own scratch
- * dk_j += scale dS_ij q_i, dv_j += P_ij dO_i (a kv head is shared by a
- * group of heads: summed after, in head order).
+ * Per head h, with dS_ij = P_ij (dP_ij - sum_j' P_ij' dP_ij') and
+ * dP_ij = dO_i . v_j: dq_i += scale sum_j dS_ij k_j, and into the head's
+ * own scratch dk_j = scale sum_i dS_ij q_i and dv_j = sum_i P_ij dO_i (a
+ * kv head is shared by a group of heads: summed after, in head order).
+ * The sums over i run down a column of P or dS, gathered first, so each
+ * is one weighted sum held in registers rather than T rank-one updates
+ * of memory. P is overwritten with scale * dS on the way.
  */
 static void att_back_worker(void *arg, int ith, int nth)
 {
@@ -145,36 +125,41 @@ static void att_back_worker(void *arg, int ith, int nth)
 	float scale = 1.0f / sqrtf((float)hd);
 	for (int h = ith; h < hp->n_head; h += nth) {
 		int g = h / group;
-		float *sk = j->scratch + (size_t)h * T * (2 * hd + 1), *sv = sk + (size_t)T * hd, *dp = sv + (size_t)T * hd;
-		memset(sk, 0, (size_t)T * 2 * hd * sizeof(float));
-		for (int i = 0; i < T; i++) {
-			const float *pr = j->p + ((size_t)h * T + i) * T;
-			const float *doi = j->dout + (size_t)i * q_dim + (size_t)h * hd;
-			const float *qi = j->q + (size_t)i * q_dim + (size_t)h * hd;
-			float *dqi = j->dq + (size_t)i * q_dim + (size_t)h * hd;
-			vo->dots(dp, doi, j->v + (size_t)g * hd, kv_dim, i + 1, hd);
+		float *sk = j->scratch + (size_t)h * ATT_SCRATCH(T, hd), *sv = sk + (size_t)T * hd;
+		float *col = sv + (size_t)T * hd, *tmp = col + T;
+		float *ph = j->p + (size_t)h * T * T;
+		const float *dout = j->dout + (size_t)h * hd, *q = j->q + (size_t)h * hd;
+		for (int t = 0; t < T; t++) { /* dv_t from column t of P (rows i >= t) */
+			for (int i = t; i < T; i++) col[i - t] = ph[(size_t)i * T + t];
+			vo->wsum(sv + (size_t)t * hd, col, dout + (size_t)t * q_dim, q_dim, T - t, hd);
+		}
+		for (int i = 0; i < T; i++) { /* row i of P becomes scale * dS; dq_i */
+			float *pr = ph + (size_t)i * T;
+			vo->dots(col, dout + (size_t)i * q_dim, j->v + (size_t)g * hd, kv_dim, i + 1, hd);
 			double sum = 0.0;
-			for (int t = 0; t <= i; t++) sum += (double)pr[t] * dp[t];
-			for (int t = 0; t <= i; t++) {
-				float ds = pr[t] * (dp[t] - (float)sum) * scale;
-				vo->axpy(dqi, ds, j->k + (size_t)t * kv_dim + (size_t)g * hd, hd);
-				vo->axpy(sk + (size_t)t * hd, ds, qi, hd);
-				vo->axpy(sv + (size_t)t * hd, pr[t], doi, hd);
-			}
+			for (int t = 0; t <= i; t++) sum += (double)pr[t] * col[t];
+			for (int t = 0; t <= i; t++) pr[t] = pr[t] * (col[t] - (float)sum) * scale;
+			vo->wsum(tmp, pr, j->k + (size_t)g * hd, kv_dim, i + 1, hd);
+			float *dqi = j->dq + (size_t)i * q_dim + (size_t)h * hd;
+			for (int e = 0; e < hd; e++) dqi[e] += tmp[e];
+		}
+		for (int t = 0; t < T; t++) { /* dk_t from column t of scale * dS */
+			for (int i = t; i < T; i++) col[i - t] = ph[(size_t)i * T + t];
+			vo->wsum(sk + (size_t)t * hd, col, q + (size_t)t * q_dim, q_dim, T - t, hd);
 		}
 	}
 }
 
 void op_attention_back(struct sam_pool *pool, const struct sam_hparams *hp, float *dq, float *dk, float *dv,
-		       const float *dout, const float *p, const float *q, const float *k, const float *v, int T,
+		       const float *dout, float *p, const float *q, const float *k, const float *v, int T,
 		       float *scratch)
 {
-	struct att_job j = { .hp = hp, .p = (float *)p, .q = q, .k = k, .v = v, .dout = dout, .dq = dq,
-			     .scratch = scratch, .T = T };
+	struct att_job j = { .hp = hp, .p = p, .q = q, .k = k, .v = v, .dout = dout, .dq = dq, .scratch = scratch,
+			     .T = T };
 	mm_run(pool, att_back_worker, &j, (int64_t)T * T * hp->n_head * hp->head_dim * 3);
 	int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
 	for (int h = 0; h < hp->n_head; h++) {
-		const float *sk = scratch + (size_t)h * T * (2 * hd + 1), *sv = sk + (size_t)T * hd;
+		const float *sk = scratch + (size_t)h * ATT_SCRATCH(T, hd), *sv = sk + (size_t)T * hd;
 		size_t off = (size_t)(h / group) * hd;
 		for (int t = 0; t < T; t++)
 			for (int i = 0; i < hd; i++) {
@@ -353,24 +338,92 @@ struct pt_job {
 	atomic_int_fast64_t next;
 };
 
+/*
+ * out[b][c] += sum over k < nr of dy[b][k] * tile[k][c], for b < B and
+ * c < nc: each element fused in the order of k, so the portable loop and
+ * the AVX2 one give the same floats.
+ */
+typedef void (*tile_fn)(float *out, size_t os, const float *dy, size_t ds, const float *tile, int nr, int nc, int B);
+
+static void tile_acc_ref(float *out, size_t os, const float *dy, size_t ds, const float *tile, int nr, int nc, int B)
+{
+	for (int b = 0; b < B; b++)
+		for (int c = 0; c < nc; c++) {
+			float acc = out[(size_t)b * os + c];
+			for (int k = 0; k < nr; k++) acc = fmaf(dy[(size_t)b * ds + k], tile[(size_t)k * nc + c], acc);
+			out[(size_t)b * os + c] = acc;
+		}
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* 4 rows of out by 16 columns in 8 registers: each tile vector loaded once for 4 rows. */
+__attribute__((target("avx2,fma"))) static void tile_acc_avx2(float *out, size_t os, const float *dy, size_t ds,
+							       const float *tile, int nr, int nc, int B)
+{
+	int b = 0, c16 = nc / 16 * 16;
+	for (; b + 4 <= B; b += 4) {
+		float *o = out + (size_t)b * os;
+		const float *d = dy + (size_t)b * ds;
+		for (int c = 0; c < c16; c += 16) {
+			__m256 a00 = _mm256_loadu_ps(o + c), a01 = _mm256_loadu_ps(o + c + 8);
+			__m256 a10 = _mm256_loadu_ps(o + os + c), a11 = _mm256_loadu_ps(o + os + c + 8);
+			__m256 a20 = _mm256_loadu_ps(o + 2 * os + c), a21 = _mm256_loadu_ps(o + 2 * os + c + 8);
+			__m256 a30 = _mm256_loadu_ps(o + 3 * os + c), a31 = _mm256_loadu_ps(o + 3 * os + c + 8);
+			for (int k = 0; k < nr; k++) {
+				__m256 t0 = _mm256_loadu_ps(tile + (size_t)k * nc + c), t1 = _mm256_loadu_ps(tile + (size_t)k * nc + c + 8);
+				__m256 d0 = _mm256_broadcast_ss(d + k), d1 = _mm256_broadcast_ss(d + ds + k);
+				__m256 d2 = _mm256_broadcast_ss(d + 2 * ds + k), d3 = _mm256_broadcast_ss(d + 3 * ds + k);
+				a00 = _mm256_fmadd_ps(d0, t0, a00), a01 = _mm256_fmadd_ps(d0, t1, a01);
+				a10 = _mm256_fmadd_ps(d1, t0, a10), a11 = _mm256_fmadd_ps(d1, t1, a11);
+				a20 = _mm256_fmadd_ps(d2, t0, a20), a21 = _mm256_fmadd_ps(d2, t1, a21);
+				a30 = _mm256_fmadd_ps(d3, t0, a30), a31 = _mm256_fmadd_ps(d3, t1, a31);
+			}
+			_mm256_storeu_ps(o + c, a00), _mm256_storeu_ps(o + c + 8, a01);
+			_mm256_storeu_ps(o + os + c, a10), _mm256_storeu_ps(o + os + c + 8, a11);
+			_mm256_storeu_ps(o + 2 * os + c, a20), _mm256_storeu_ps(o + 2 * os + c + 8, a21);
+			_mm256_storeu_ps(o + 3 * os + c, a30), _mm256_storeu_ps(o + 3 * os + c + 8, a31);
+		}
+	}
+	/* the column tail of the rows above, and the rows left over, as tile_acc_ref does them */
+	for (int bb = 0; bb < B; bb++) {
+		int from = bb < b ? c16 : 0;
+		for (int c = from; c < nc; c++) {
+			float acc = out[(size_t)bb * os + c];
+			for (int k = 0; k < nr; k++) acc = fmaf(dy[(size_t)bb * ds + k], tile[(size_t)k * nc + c], acc);
+			out[(size_t)bb * os + c] = acc;
+		}
+	}
+}
+#endif
+
+static tile_fn tile_acc(void)
+{
+#if defined(__x86_64__)
+	static int simd = -1;
+	if (simd < 0) {
+		const char *off = getenv("SAM_NO_SIMD");
+		simd = !(off && *off && strcmp(off, "0")) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	}
+	if (simd) return tile_acc_avx2;
+#endif
+	return tile_acc_ref;
+}
+
 static void pt_columns(const struct pt_job *j, int64_t c0, int64_t c1, float *tile)
 {
 	const struct sam_tensor *w = j->w;
 	const struct quant_traits *qt = quant_traits(w->type);
 	const struct ggml_type_info *ti = ggml_type_info(w->type);
-	const struct vec_ops *vo = vec_ops();
+	tile_fn acc = tile_acc();
 	int64_t nc = c1 - c0, rows = w->rows;
 	size_t off = (size_t)(c0 / ti->block) * ti->size;
 	for (int64_t r0 = 0; r0 < rows; r0 += PT_TILE_ROWS) {
 		int nr = rows - r0 < PT_TILE_ROWS ? (int)(rows - r0) : PT_TILE_ROWS;
 		for (int k = 0; k < nr; k++)
 			qt->to_float((const uint8_t *)w->data + (size_t)(r0 + k) * w->row_bytes + off, tile + (size_t)k * nc, nc);
-		for (int b = 0; b < j->B; b++) {
-			const float *dyb = j->dy + (size_t)b * rows + r0;
-			float *ob = j->out + (size_t)b * w->cols + c0;
-			for (int k = 0; k < nr; k++)
-				if (dyb[k] != 0.0f) vo->axpy(ob, dyb[k], tile + (size_t)k * nc, (int)nc);
-		}
+		acc(j->out + c0, (size_t)w->cols, j->dy + r0, (size_t)rows, tile, nr, (int)nc, j->B);
 	}
 }
 

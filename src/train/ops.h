@@ -44,12 +44,14 @@ void op_rope(const struct sam_hparams *hp, float *v, int T, int n_heads, const f
 void op_attention(struct sam_pool *pool, const struct sam_hparams *hp, float *out, float *p, const float *q,
 		  const float *k, const float *v, int T);
 /*
- * dq (+=), dk (+=), dv (+=) from dout. scratch: [n_head][T][2*head_dim]
- * floats for per-head key/value gradients, summed over each kv group in
- * head order.
+ * dq (+=), dk (+=), dv (+=) from dout. p is overwritten (it becomes the
+ * scaled gradient of the scores). scratch: n_head * ATT_SCRATCH(T,
+ * head_dim) floats for per-head key/value gradients, summed over each kv
+ * group in head order.
  */
+#define ATT_SCRATCH(T, hd) ((size_t)(T) * (2 * (size_t)(hd) + 1) + (size_t)(hd))
 void op_attention_back(struct sam_pool *pool, const struct sam_hparams *hp, float *dq, float *dk, float *dv,
-		       const float *dout, const float *p, const float *q, const float *k, const float *v, int T,
+		       const float *dout, float *p, const float *q, const float *k, const float *v, int T,
 		       float *scratch);
 
 /* h = silu(g) * u, elementwise over n. */

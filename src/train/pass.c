@@ -31,7 +31,7 @@ static void sizes_of(const struct sam_hparams *hp, int rank, int T, struct sizes
 		t * ff, t * ff, t * ff, t * dim,                                      /* g u h tmp */
 		tr, tr, tr, tr, tr, tr, tr,                                           /* t[7] */
 		t * dim, t * dim, t * qd, t * kvd, t * kvd, t * qd, t * ff, t * ff, t * ff, tr, /* dx .. gs */
-		H * t * (2 * (size_t)hp->head_dim + 1),                               /* att_scratch */
+		H * ATT_SCRATCH(t, hp->head_dim),                                     /* att_scratch */
 		t * dim, t, t * (size_t)hp->rope_dim,                                 /* xf rf rope */
 		C * dim, C * (size_t)hp->n_vocab, C * dim, C * r,                     /* xg logits dxg tout */
 		t * MAX3(dim, qd, ff),                                                /* act (F32 is the widest) */

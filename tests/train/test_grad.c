@@ -9,6 +9,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sam/ggml_types.h"
 #include "sam/quant.h"
@@ -165,7 +167,7 @@ TEST(grad_attention_grouped_heads)
 	size_t nq = (size_t)c.T * 4 * 8, nkv = (size_t)c.T * 2 * 8;
 	c.q = rnd(nq, 1.5f), c.k = rnd(nkv, 1.5f), c.v = rnd(nkv, 1.0f), c.p = zeros((size_t)4 * c.T * c.T);
 	float *cc = rnd(nq, 1.0f), *out = zeros(nq);
-	float *dq = zeros(nq), *dk = zeros(nkv), *dv = zeros(nkv), *scr = zeros((size_t)4 * c.T * (2 * 8 + 1));
+	float *dq = zeros(nq), *dk = zeros(nkv), *dv = zeros(nkv), *scr = zeros(4 * ATT_SCRATCH(c.T, 8));
 	att_fwd(&c, out);
 	op_attention_back(c.pool, &c.hp, dq, dk, dv, cc, c.p, c.q, c.k, c.v, c.T, scr);
 	fd_check("attention dq", att_fwd, &c, c.q, nq, dq, cc, out, nq);
@@ -320,4 +322,54 @@ TEST(product_t_matches_dequantized_weights)
 		free(wq);
 	}
 	sam_pool_free(pool);
+}
+
+/* Result of op_product_t for a fixed input, computed in a child with SAM_NO_SIMD set or not. */
+static void product_t_in_child(bool portable, uint32_t type, int B, int rows, int cols, float *out)
+{
+	int fd[2];
+	CHECK(pipe(fd) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (portable) setenv("SAM_NO_SIMD", "1", 1);
+		seed = 777;
+		float *wf = rnd((size_t)rows * cols, 1.0f), *dy = rnd((size_t)B * rows, 1.0f), *o = rnd((size_t)B * cols, 1.0f);
+		size_t rb = quant_row_size(type, cols);
+		uint8_t *wq = malloc(rb * rows);
+		for (int r = 0; r < rows; r++) quant_traits(type)->quantize(wf + (size_t)r * cols, wq + r * rb, cols);
+		struct sam_tensor w = { .data = wq, .type = type, .cols = cols, .rows = rows, .row_bytes = rb };
+		struct sam_pool *pool = sam_pool_new(2);
+		op_product_t(pool, o, dy, &w, B);
+		ssize_t n = write(fd[1], o, (size_t)B * cols * sizeof(float));
+		_exit(n == (ssize_t)((size_t)B * cols * sizeof(float)) ? 0 : 1);
+	}
+	close(fd[1]);
+	size_t want = (size_t)B * cols * sizeof(float), got = 0;
+	while (got < want) {
+		ssize_t n = read(fd[0], (char *)out + got, want - got);
+		CHECK(n > 0);
+		got += (size_t)n;
+	}
+	close(fd[0]);
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* The SIMD kernel of the transposed product gives the portable one's floats, tails included. */
+TEST(product_t_simd_equals_portable)
+{
+	static const struct {
+		uint32_t type;
+		int B, rows, cols;
+	} cases[] = { { GGML_TYPE_F32, 5, 37, 200 }, { GGML_TYPE_Q8_0, 7, 20, 96 }, { GGML_TYPE_Q4_K, 4, 33, 512 } };
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = (size_t)cases[i].B * cases[i].cols;
+		float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+		product_t_in_child(false, cases[i].type, cases[i].B, cases[i].rows, cases[i].cols, a);
+		product_t_in_child(true, cases[i].type, cases[i].B, cases[i].rows, cases[i].cols, b);
+		CHECKF(!memcmp(a, b, n * sizeof *a), "%s: SIMD and portable differ", ggml_type_name(cases[i].type));
+		free(a);
+		free(b);
+	}
 }
