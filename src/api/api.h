@@ -47,6 +47,15 @@ struct api {
 	pthread_t loader, poller;
 	bool loader_started, poller_started;
 	pthread_mutex_t small_mu;
+	/*
+	 * The deployed adapter (h_adapters.c). The main engine holds the loaded
+	 * one; adapter_mu serialises loading adapters/current (so two reloads
+	 * cannot install an older link last) and guards adapter_error.
+	 */
+	pthread_mutex_t adapter_mu;
+	char adapter_error[512]; /* why the last load of adapters/current failed; "" when it did not */
+	float lora_scale;        /* [api] lora_scale */
+	atomic_uint_least64_t reloads_ok, reloads_failed;
 };
 
 /* Metrics */
@@ -69,7 +78,23 @@ void h_chat_completions(struct http_req *r, void *ud);
 void h_completions(struct http_req *r, void *ud);
 void h_events(struct http_req *r, void *ud);
 void h_feedback(struct http_req *r, void *ud);
+void h_adapters_list(struct http_req *r, void *ud);
+void h_adapters_reload(struct http_req *r, void *ud);
 
+/*
+ * Load adapters/current for the main engine e and make it e's adapter (no
+ * link: none), with adapter_mu held. 0 with *loaded the new adapter (a
+ * reference for the caller, NULL for none); else the loader's error, and
+ * e keeps the adapter it had.
+ */
+int api_adapter_reload(struct api *a, struct api_engine *e, struct api_adapter **loaded, struct sam_error *err);
+/* At start, before e is published (adapter_mu held): load adapters/current, or log why not and serve without. */
+void api_adapter_startup(struct api *a, struct api_engine *e);
+/* {"id","path","rank","alpha","scale"} of the adapter the main model serves with, or JSON null. */
+json_t *api_adapter_json(struct api *a);
+
+/* The main engine, or NULL after responding 503 with Retry-After (still loading, or it failed to). */
+struct api_engine *api_main_engine(struct api *a, struct http_req *r);
 /*
  * The engine to serve a request with, given the resource level: the small
  * model at LOW when configured, none at CRITICAL. On failure responds

@@ -5,9 +5,19 @@
  * a gen_req marked "guarded". The scheduler thread holds it only to move
  * requests between states and to publish text; the forward pass runs
  * unlocked. Consumers sleep on `more`, the scheduler on `work`.
+ *
+ * Adapters: only the scheduler thread calls sam_ctx_set_lora (the forward
+ * pass reads the context's per-sequence adapters unlocked), and it does
+ * so for a free slot only: when a request is admitted into a slot whose
+ * adapter is not the current one (slot_bind), and when a slot whose
+ * adapter was replaced becomes free (slot_release_stale), so an old
+ * adapter is freed once the last request that started with it ends.
+ * engine_set_adapter only swaps the pointer under the mutex and wakes
+ * the scheduler.
  */
 #define _GNU_SOURCE /* memmem */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +34,9 @@ struct slot {
 	int32_t *tokens; /* what the KV slot holds, positions 0..n-1 */
 	int n;
 	struct gen_req *owner;
+	/* what those tokens were computed with, and the context's adapter of
+	 * this sequence (a reference, which the context borrows); NULL: none */
+	struct api_adapter *adapter;
 };
 
 struct api_engine {
@@ -41,6 +54,8 @@ struct api_engine {
 	struct gen_req **active;
 	int n_active;
 	struct slot *slots;
+	struct api_adapter *adapter; /* for requests admitted from now on (a reference); NULL: none */
+	bool adapter_changed;        /* set by engine_set_adapter: free slots may hold a stale one */
 	int rr; /* round-robin start for fairness */
 	struct engine_stats st;
 	/* batch scratch */
@@ -206,6 +221,105 @@ int engine_submit(struct api_engine *e, const int32_t *prompt, int n_prompt, con
 	return 0;
 }
 
+/* ---- adapters ------------------------------------------------------------------ */
+
+/* Touch every page of the mapping, so the first decode with it does not wait on the disk. */
+static void prefault(const struct gguf_file *f)
+{
+	volatile uint8_t sink = 0;
+	for (size_t o = 0; f->map && o < f->size; o += 4096) sink ^= f->map[o];
+	(void)sink;
+}
+
+int api_adapter_load(struct api_adapter **out, const struct sam_model *m, const char *id, const char *path, float scale,
+		     struct sam_error *err)
+{
+	*out = NULL;
+	struct api_adapter *a = xcalloc(1, sizeof *a);
+	double t0 = sam_now();
+	int rc = sam_lora_load(&a->lora, m, path, err);
+	if (rc) {
+		free(a);
+		return rc;
+	}
+	prefault(&a->lora.gguf);
+	atomic_init(&a->refs, 1);
+	snprintf(a->id, sizeof a->id, "%s", id);
+	a->path = xstrdup(path);
+	a->scale = scale;
+	a->load_ms = (sam_now() - t0) * 1000.0;
+	*out = a;
+	return 0;
+}
+
+struct api_adapter *api_adapter_ref(struct api_adapter *a)
+{
+	if (a) atomic_fetch_add(&a->refs, 1);
+	return a;
+}
+
+void api_adapter_unref(struct api_adapter *a)
+{
+	if (!a || atomic_fetch_sub(&a->refs, 1) != 1) return;
+	sam_lora_free(&a->lora);
+	free(a->path);
+	free(a);
+}
+
+void engine_set_adapter(struct api_engine *e, struct api_adapter *a)
+{
+	api_adapter_ref(a);
+	pthread_mutex_lock(&e->mu);
+	struct api_adapter *old = e->adapter;
+	e->adapter = a;
+	e->adapter_changed = true;
+	pthread_cond_signal(&e->work);
+	pthread_mutex_unlock(&e->mu);
+	api_adapter_unref(old); /* slots that still compute with it hold their own reference */
+}
+
+struct api_adapter *engine_adapter(struct api_engine *e)
+{
+	pthread_mutex_lock(&e->mu);
+	struct api_adapter *a = api_adapter_ref(e->adapter);
+	pthread_mutex_unlock(&e->mu);
+	return a;
+}
+
+/*
+ * Give free slot s the current adapter, in the context too; its cache was
+ * computed with another one, so it is emptied. Scheduler thread, lock held.
+ * On failure (no memory for the adapter's scratch) nothing changed.
+ */
+static int slot_bind(struct api_engine *e, int s, struct sam_error *err)
+{
+	struct slot *sl = &e->slots[s];
+	struct api_adapter *a = e->adapter;
+	if (sl->adapter == a) return 0;
+	int rc = sam_ctx_set_lora(&e->ctx, s, a ? &a->lora : NULL, a ? a->scale : 0.0f, err);
+	if (rc) return rc;
+	api_adapter_unref(sl->adapter);
+	sl->adapter = api_adapter_ref(a);
+	sl->n = 0;
+	return 0;
+}
+
+/*
+ * A free slot whose adapter was replaced lets go of it (and of its cache,
+ * which no new request may reuse), so the old adapter is freed as soon as
+ * nothing computes with it. A cache made without adapter is kept: it
+ * serves again once the adapter is switched off. Scheduler thread, lock held.
+ */
+static void slot_release_stale(struct api_engine *e, int s)
+{
+	struct slot *sl = &e->slots[s];
+	if (sl->owner || !sl->adapter || sl->adapter == e->adapter) return;
+	sam_ctx_set_lora(&e->ctx, s, NULL, 0.0f, NULL); /* cannot fail for NULL */
+	api_adapter_unref(sl->adapter);
+	sl->adapter = NULL;
+	sl->n = 0;
+}
+
 /* ---- scheduler --------------------------------------------------------------- */
 
 static void observe_wait(struct api_engine *e, double w)
@@ -221,9 +335,35 @@ static void observe_wait(struct api_engine *e, double w)
 static void retire(struct api_engine *e, int i)
 {
 	struct gen_req *g = e->active[i];
-	if (g->slot >= 0) e->slots[g->slot].owner = NULL;
+	if (g->slot >= 0) {
+		e->slots[g->slot].owner = NULL;
+		slot_release_stale(e, g->slot);
+	}
 	e->active[i] = e->active[--e->n_active];
 	if (--g->refs == 0) free_req(g);
+}
+
+/*
+ * The free slot whose cache shares the longest prefix with g's prompt, or
+ * -1 when none is free. Only a cache computed with the current adapter
+ * counts: the same tokens under another adapter have other keys and values.
+ */
+static int best_slot(const struct api_engine *e, const struct gen_req *g, int *best_len)
+{
+	int best = -1;
+	*best_len = -1;
+	for (int s = 0; s < e->o.n_slots; s++) {
+		const struct slot *sl = &e->slots[s];
+		if (sl->owner) continue;
+		int l = 0, max = g->n_prompt - 1; /* the last prompt token is always evaluated */
+		if (sl->adapter == e->adapter)
+			while (l < max && l < sl->n && sl->tokens[l] == g->prompt[l]) l++;
+		if (l > *best_len) {
+			best = s;
+			*best_len = l;
+		}
+	}
+	return best;
 }
 
 /*
@@ -238,16 +378,7 @@ static void admit(struct api_engine *e, bool can_admit)
 		struct gen_req *g = *pp;
 		bool drop = g->cancel || now > g->deadline;
 		int best = -1, best_len = -1;
-		if (!drop)
-			for (int s = 0; s < e->o.n_slots; s++) {
-				if (e->slots[s].owner) continue;
-				int l = 0, max = g->n_prompt - 1; /* the last prompt token is always evaluated */
-				while (l < max && l < e->slots[s].n && e->slots[s].tokens[l] == g->prompt[l]) l++;
-				if (l > best_len) {
-					best = s;
-					best_len = l;
-				}
-			}
+		if (!drop) best = best_slot(e, g, &best_len);
 		if (!drop && (best < 0 || !can_admit)) { /* FIFO: nobody overtakes */
 			prev = g;
 			pp = &g->qnext;
@@ -258,6 +389,13 @@ static void admit(struct api_engine *e, bool can_admit)
 		if (e->q_tail == g) e->q_tail = prev;
 		g->qnext = NULL;
 		e->q_len--;
+		struct sam_error err;
+		if (!drop && slot_bind(e, best, &err)) {
+			snprintf(g->error, sizeof g->error, "%s", err.msg);
+			sam_log(SAM_LOG_ERROR, "engine: %s", err.msg);
+			finish(e, g, GEN_ERROR);
+			drop = true;
+		}
 		if (drop) {
 			finish(e, g, g->cancel ? GEN_CANCELLED : GEN_TIMEOUT);
 			if (--g->refs == 0) free_req(g);
@@ -316,8 +454,12 @@ static void *engine_main(void *arg)
 	struct sam_error err;
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		while (!e->stop && !e->n_active && !e->q_head) pthread_cond_wait(&e->work, &e->mu);
+		while (!e->stop && !e->n_active && !e->q_head && !e->adapter_changed) pthread_cond_wait(&e->work, &e->mu);
 		if (e->stop) break;
+		if (e->adapter_changed) {
+			e->adapter_changed = false;
+			for (int s = 0; s < e->o.n_slots; s++) slot_release_stale(e, s);
+		}
 		/* finished, cancelled or timed-out requests leave before anything is computed */
 		double now = sam_now();
 		for (int i = e->n_active - 1; i >= 0; i--) {
@@ -492,7 +634,12 @@ void engine_stop(struct api_engine *e)
 	pthread_cond_broadcast(&e->work);
 	pthread_mutex_unlock(&e->mu);
 	if (e->thread) pthread_join(e->thread, NULL);
-	for (int s = 0; s < e->o.n_slots; s++) free(e->slots[s].tokens);
+	sam_ctx_free(&e->ctx); /* before the adapters it borrows */
+	for (int s = 0; s < e->o.n_slots; s++) {
+		free(e->slots[s].tokens);
+		api_adapter_unref(e->slots[s].adapter);
+	}
+	api_adapter_unref(e->adapter);
 	free(e->slots);
 	free(e->active);
 	free(e->b_tok);
@@ -500,7 +647,6 @@ void engine_stop(struct api_engine *e)
 	free(e->b_seq);
 	free(e->b_logits);
 	free(e->b_req);
-	sam_ctx_free(&e->ctx);
 	sam_model_free(&e->model);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->work);

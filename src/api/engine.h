@@ -9,14 +9,24 @@
  * gen_release(), and the last one frees it. The HTTP side reads text with
  * gen_wait()/gen_take(); text is released only up to a point that cannot
  * become part of a stop string and never splits a UTF-8 character.
+ *
+ * LoRA adapters (struct api_adapter) are shared by reference: the engine
+ * holds one on its current adapter, and each KV slot on the adapter its
+ * cache was computed with (which the context borrows for that sequence).
+ * A request uses its slot's adapter from admission to its end, so a swap
+ * (engine_set_adapter) affects only requests admitted after it, and a
+ * slot's cached prefix is reused only by a request of the same adapter.
  */
 #ifndef SAM_API_ENGINE_H
 #define SAM_API_ENGINE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sam/adapters.h"
+#include "sam/lora.h"
 #include "sam/model.h"
 #include "sam/resource.h"
 #include "sam/sampler.h"
@@ -90,6 +100,44 @@ const struct sam_model *engine_model(const struct api_engine *e);
 const char *engine_model_path(const struct api_engine *e);
 int engine_n_ctx(const struct api_engine *e);
 void engine_get_stats(struct api_engine *e, struct engine_stats *s);
+
+/*
+ * A loaded adapter. Nothing in it changes after api_adapter_load, so any
+ * thread holding a reference may read it. The one who drops the last
+ * reference frees it (and unmaps its file).
+ */
+struct api_adapter {
+	atomic_int refs;
+	struct sam_lora lora;
+	char id[SAM_ADAPTER_ID_MAX + 1];
+	char *path;
+	float scale;   /* the user's scale (alpha/rank comes on top) */
+	double load_ms; /* how long loading and checking took */
+};
+
+/*
+ * Load the adapter file path (id is its name in adapters/) for model m,
+ * in the calling thread: the file is checked against m and its pages read
+ * in, so the scheduler never waits on the disk for it. *out holds one
+ * reference, the caller's. On failure *out is NULL and err says why.
+ */
+int api_adapter_load(struct api_adapter **out, const struct sam_model *m, const char *id, const char *path, float scale,
+		     struct sam_error *err);
+/* Add a reference (NULL passes through). */
+struct api_adapter *api_adapter_ref(struct api_adapter *a);
+/* Drop a reference; the last one frees a. NULL is fine. */
+void api_adapter_unref(struct api_adapter *a);
+
+/*
+ * Make a (NULL: none) the adapter of every request admitted from now on;
+ * the engine takes its own reference (the caller keeps its own).
+ * Requests already admitted finish with the adapter they started with.
+ * Never blocks on the scheduler's forward pass: only the engine's mutex.
+ * a must have been loaded for this engine's model.
+ */
+void engine_set_adapter(struct api_engine *e, struct api_adapter *a);
+/* The current adapter with a new reference for the caller (unref it), or NULL. */
+struct api_adapter *engine_adapter(struct api_engine *e);
 
 /*
  * Queue a generation. prompt is copied. Fails with SAM_ERANGE when the

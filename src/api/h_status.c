@@ -51,10 +51,10 @@ void h_status(struct http_req *r, void *ud)
 	pthread_mutex_lock(&a->metrics.mu);
 	for (int i = 0; i < a->metrics.n_rows; i++) requests += a->metrics.rows[i].count;
 	pthread_mutex_unlock(&a->metrics.mu);
-	json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:n, s:{s:s, s:f, s:f}, s:i, s:i, s:{s:I, s:I, s:I}, s:f, s:I}",
+	json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:f, s:f}, s:i, s:i, s:{s:I, s:I, s:I}, s:f, s:I}",
 			      "status", m ? "ready" : "loading", "version", SAM_VERSION, "model",
 			      engine_json(m, a->model_path), "small_model", engine_json(s, a->small_path), "adapter",
-			      "resource", "level", sam_level_name(level), "available_mb", avail, "total_mb",
+			      api_adapter_json(a), "resource", "level", sam_level_name(level), "available_mb", avail, "total_mb",
 			      sam_mem_total_mb(), "queue_depth", ms.queued + ss.queued, "active_generations",
 			      ms.active + ss.active, "counters", "requests", (json_int_t)requests, "prompt_tokens",
 			      (json_int_t)(ms.prompt_tokens + ss.prompt_tokens), "tokens_generated",

@@ -84,6 +84,10 @@ void metrics_render(struct api *a, struct http_req *r)
 		    "# TYPE sam_engine_wait_seconds histogram\n");
 	engine_metrics(&b, "main", atomic_load(&a->main));
 	engine_metrics(&b, "small", atomic_load(&a->small));
+	bprintf(&b, "# HELP sam_adapter_reloads_total POST /api/adapters/reload by result.\n"
+		    "# TYPE sam_adapter_reloads_total counter\n"
+		    "sam_adapter_reloads_total{result=\"ok\"} %llu\nsam_adapter_reloads_total{result=\"failed\"} %llu\n",
+		(unsigned long long)atomic_load(&a->reloads_ok), (unsigned long long)atomic_load(&a->reloads_failed));
 	pthread_mutex_lock(&a->res.mu);
 	int level = a->res.level;
 	double avail = a->res.avail_mb;

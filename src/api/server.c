@@ -2,7 +2,7 @@
  * server.c - `sam api`: the route table, authentication, the model loader
  * and resource poller threads, and the policy helpers handlers share.
  */
-#include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,8 @@ static const struct http_route routes[] = {
 	{ "POST", "/v1/chat/completions", h_chat_completions },
 	{ "POST", "/v1/completions", h_completions },
 	{ "GET", "/v1/models", h_models },
+	{ "GET", "/api/adapters", h_adapters_list },
+	{ "POST", "/api/adapters/reload", h_adapters_reload },
 	{ NULL, NULL, NULL },
 };
 
@@ -41,20 +43,25 @@ void api_busy(struct http_req *r, int retry_after_s, const char *reason)
 	http_error(r, 503, "I need a moment - %s. Try again shortly.", reason);
 }
 
+struct api_engine *api_main_engine(struct api *a, struct http_req *r)
+{
+	struct api_engine *e = atomic_load(&a->main);
+	if (e) return e;
+	if (a->load_error[0]) api_busy(r, 30, a->load_error);
+	else api_busy(r, 5, "the model is still loading");
+	return NULL;
+}
+
 struct api_engine *api_pick_engine(struct api *a, struct http_req *r)
 {
-	struct api_engine *main_e = atomic_load(&a->main);
-	if (!main_e) {
-		if (a->load_error[0]) api_busy(r, 30, a->load_error);
-		else api_busy(r, 5, "the model is still loading");
-		return NULL;
-	}
+	struct api_engine *main_e = api_main_engine(a, r);
+	if (!main_e) return NULL;
 	int level = sam_resource_level(&a->res);
 	if (level == SAM_LEVEL_CRITICAL) {
 		api_busy(r, 10, "memory is critically low");
 		return NULL;
 	}
-	if (level == SAM_LEVEL_LOW && a->small_path) {
+	if (level == SAM_LEVEL_LOW && a->small_path) { /* without the adapter: it was trained for the main model */
 		struct api_engine *s = atomic_load(&a->small);
 		if (!s) {
 			/* loaded on first need; the mapping costs little until pages are touched */
@@ -119,7 +126,11 @@ static void *loader_main(void *arg)
 		sam_log(SAM_LOG_ERROR, "api: %s", err.msg);
 		return NULL;
 	}
+	/* the adapter first, so that no request is served without it; a reload meanwhile waits for the lock */
+	pthread_mutex_lock(&a->adapter_mu);
+	api_adapter_startup(a, e);
 	atomic_store(&a->main, e);
+	pthread_mutex_unlock(&a->adapter_mu);
 	sam_log(SAM_LOG_INFO, "api: model %s ready in %.2f s (context %d, %d slots)", a->model_path, sam_now() - t0,
 		engine_n_ctx(e), a->eo.n_slots);
 	return NULL;
@@ -144,31 +155,6 @@ static void *poller_main(void *arg)
 	return NULL;
 }
 
-/* The default model: the catalogue's default file if present, else the first *.gguf by name. */
-static char *default_model(void)
-{
-	char dir[1100];
-	if (sam_home_path(dir, sizeof dir, "models")) return NULL;
-	DIR *d = opendir(dir);
-	if (!d) return NULL;
-	char *best = NULL;
-	struct dirent *ent;
-	while ((ent = readdir(d))) {
-		size_t n = strlen(ent->d_name);
-		if (n < 6 || strcmp(ent->d_name + n - 5, ".gguf")) continue;
-		if (!best || strcmp(ent->d_name, best) < 0) {
-			free(best);
-			best = xstrdup(ent->d_name);
-		}
-	}
-	closedir(d);
-	if (!best) return NULL;
-	char *path = xmalloc(strlen(dir) + strlen(best) + 2);
-	sprintf(path, "%s/%s", dir, best);
-	free(best);
-	return path;
-}
-
 int api_main(const struct api_options *opt)
 {
 	struct api *a = xcalloc(1, sizeof *a);
@@ -177,8 +163,9 @@ int api_main(const struct api_options *opt)
 	a->t_start = sam_now();
 	pthread_mutex_init(&a->metrics.mu, NULL);
 	pthread_mutex_init(&a->small_mu, NULL);
+	pthread_mutex_init(&a->adapter_mu, NULL);
 	long long port, slots, ctx, threads, queue, maxtok, medtok, lowtok, max_body;
-	double timeout;
+	double timeout, lora_scale;
 	if (sam_home_init(&err) || sam_conf_load(&a->conf, NULL, &err) ||
 	    sam_conf_int(&a->conf, "api", "port", 8765, 0, 65535, &port, &err) ||
 	    sam_conf_int(&a->conf, "api", "slots", 4, 1, 64, &slots, &err) ||
@@ -190,6 +177,7 @@ int api_main(const struct api_options *opt)
 	    sam_conf_int(&a->conf, "api", "low_max_tokens", 128, 1, 1 << 20, &lowtok, &err) ||
 	    sam_conf_int(&a->conf, "api", "max_body", 1 << 20, 1024, 1 << 30, &max_body, &err) ||
 	    sam_conf_float(&a->conf, "api", "timeout", 120, &timeout, &err) ||
+	    sam_conf_float(&a->conf, "api", "lora_scale", 1.0, &lora_scale, &err) ||
 	    sam_resource_init(&a->res, &a->conf, &err)) {
 		fprintf(stderr, "sam api: %s\n", err.msg);
 		goto out;
@@ -200,9 +188,7 @@ int api_main(const struct api_options *opt)
 	if (opt->ctx > 0) ctx = opt->ctx;
 	if (opt->threads > 0) threads = opt->threads;
 	if (opt->queue > 0) queue = opt->queue;
-	const char *m = opt->model ? opt->model : getenv("SAM_MODEL");
-	if (!m || !*m) m = sam_conf_str(&a->conf, "api", "model", NULL);
-	a->model_path = m && *m ? xstrdup(m) : default_model();
+	a->model_path = sam_conf_model_path(&a->conf, opt->model);
 	const char *sm = opt->small_model ? opt->small_model : sam_conf_str(&a->conf, "api", "small_model", NULL);
 	a->small_path = sm && *sm ? xstrdup(sm) : NULL;
 	const char *key = opt->api_key ? opt->api_key : getenv("SAM_API_KEY");
@@ -214,6 +200,11 @@ int api_main(const struct api_options *opt)
 	a->medium_max_tokens = (int)medtok;
 	a->low_max_tokens = (int)lowtok;
 	a->timeout_s = timeout;
+	a->lora_scale = (float)lora_scale;
+	if (!isfinite(a->lora_scale)) {
+		fprintf(stderr, "sam api: config api.lora_scale: expected a finite number\n");
+		goto out;
+	}
 
 	/* signals are taken by sigwait below; every thread inherits the mask */
 	sigset_t set;
@@ -255,6 +246,7 @@ out:
 	free(a->api_key);
 	pthread_mutex_destroy(&a->metrics.mu);
 	pthread_mutex_destroy(&a->small_mu);
+	pthread_mutex_destroy(&a->adapter_mu);
 	free(a);
 	return status;
 }

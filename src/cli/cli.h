@@ -56,6 +56,7 @@ int cmd_supervise(int argc, char **argv);
 int cmd_learn(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_adapters(int argc, char **argv);
 /* `sam learn watch` / `sam learn curriculum`: argv[0] is "watch" / "curriculum". */
 int learn_watch(const struct sam_cmd *cmd, int argc, char **argv);
 int learn_curriculum(const struct sam_cmd *cmd, int argc, char **argv);

@@ -127,13 +127,14 @@ static void decide(struct job *j, const char *run_id, const char *adapter, const
 		snprintf(out->note, sizeof out->note, "not deployed: %.400s", err.msg);
 		return;
 	}
-	bool reached = false;
-	int rc = sam_adapters_notify_api(&reached, &err);
+	struct sam_api_reload ar;
+	int rc = sam_adapters_reload_api(&ar, &err);
 	snprintf(out->note, sizeof out->note, "deployed: validation loss %.4f -> %.4f (%+.1f%%); %s", r->valid_loss_base,
 		 r->valid_loss, change,
-		 !reached ? "the api is not running (it loads the adapter when it starts)"
-		 : rc     ? "the api could not load it (see its log)"
-			  : "the api reloaded it");
+		 !ar.reached ? "the api is not running (it loads the adapter when it starts)"
+		 : rc	     ? "the api could not load it (see its log)"
+		 : ar.later  ? "the api is not ready yet (it loads the adapter when it is)"
+			     : "the api reloaded it");
 }
 
 /*

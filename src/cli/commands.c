@@ -34,6 +34,8 @@ const struct sam_cmd sam_commands[] = {
 	  "  -t, --threads N         threads (default: number of cores)\n"
 	  "      --no-bos            do not add BOS even if the model asks for it\n"
 	  "      --ignore-eos        keep generating after end-of-sequence\n"
+	  "      --lora FILE         apply a LoRA adapter (llama.cpp GGUF format) made for this model\n"
+	  "      --lora-scale S      its scale (default 1; 0 = off; alpha/rank is applied on top)\n"
 	  "  -v, --verbose           print the prompt tokens and model details to stderr\n" },
 	{ "api", cmd_api, "serve chat, streaming and OpenAI-compatible endpoints (the hub)",
 	  "usage: sam api [--host ADDR] [--port N] [-m MODEL.gguf] [--small-model MODEL.gguf] [--api-key KEY]\n"
@@ -86,12 +88,14 @@ const struct sam_cmd sam_commands[] = {
 	  "else http://127.0.0.1:8765; $SAM_API_KEY is sent as a Bearer token.\n" },
 	{ "perplexity", cmd_perplexity, "measure a model's perplexity on a text (like llama-perplexity)",
 	  "usage: sam perplexity -m MODEL.gguf -f TEXT [-c CTX] [-b BATCH] [-t THREADS] [--chunks N]\n"
+	  "                      [--lora FILE [--lora-scale S]]\n"
 	  "\n"
 	  "Tokenize TEXT once, cut it into whole chunks of CTX tokens (default 512; the\n"
 	  "first token of each replaced by BOS when the model adds one), evaluate each\n"
 	  "from an empty cache and score the second half of each chunk, as\n"
 	  "llama-perplexity does. Prints the running estimate per chunk and the final\n"
-	  "PPL with its standard error.\n" },
+	  "PPL with its standard error. --lora FILE applies a LoRA adapter (scale S,\n"
+	  "default 1), to measure its effect.\n" },
 	{ "bench", cmd_bench, "measure prompt and generation tokens/s (like llama-bench)",
 	  "usage: sam bench -m MODEL.gguf [-p N] [-n N] [-r REPS] [-t THREADS] [--seqs S] [--json] [--bandwidth]\n"
 	  "\n"
@@ -198,15 +202,58 @@ const struct sam_cmd sam_commands[] = {
 	  "when its hash falls in the first F of the hash space (default 0.1), so the\n"
 	  "split depends only on the example: two exports of the same store are\n"
 	  "byte-identical, and new examples never move old ones between the files.\n" },
-	{ "train", cmd_train, "run one training round on the stored examples (one at a time per machine)",
-	  "usage: sam train [--valid-fraction F]\n"
+	{ "train", cmd_train, "fine-tune a LoRA adapter on the stored examples and deploy it if it is better",
+	  "usage: sam train [--model FILE] [--data DIR] [--rank R] [--alpha A] [--targets LIST]\n"
+	  "                 [--lr LR] [--epochs E | --steps N] [--batch B] [--ctx C] [--threads T]\n"
+	  "                 [--checkpoint-every K] [--max-mem MB] [--seed S] [--valid-fraction F]\n"
+	  "                 [--min-improvement M] [--no-deploy] [--resume[=RUN]] [--export-only]\n"
 	  "\n"
 	  "Take the machine-wide training lock ($SAM_HOME/run/training.lock; if another\n"
 	  "training holds it, say so and exit 3), record a run in sam.db, export the\n"
 	  "examples into $SAM_HOME/data/runs/<id>/ (train.jsonl, valid.jsonl; F of them\n"
-	  "for validation, default 0.1) and publish train.started and train.finished\n"
-	  "(or train.failed). The LoRA training step plugs in here; without it a run\n"
-	  "ends 'exported'.\n" },
+	  "for validation, default 0.1) - or use DIR's train.jsonl/valid.jsonl - and\n"
+	  "train a LoRA adapter of the model the api serves (or FILE) on them.\n"
+	  "\n"
+	  "  --rank R, --alpha A   adapter rank (8) and alpha (16): the update is alpha/R * B.A\n"
+	  "  --targets LIST        projections to adapt: q,k,v,o,gate,up,down, attn, mlp, all (all)\n"
+	  "  --lr LR               peak learning rate (2e-4): warm-up, then cosine decay to LR/10\n"
+	  "  --epochs E, --steps N passes over the data (1), or optimiser steps\n"
+	  "  --batch B, --ctx C    sequences per step (4); tokens per sequence (256, longer are cut)\n"
+	  "  --checkpoint-every K  save the state every K steps (50); resume with --resume\n"
+	  "  --max-mem MB          refuse to start when the run would need more (75% of RAM)\n"
+	  "  --min-improvement M   deploy only when the validation loss is at least M lower,\n"
+	  "                        relative (0.01 = 1%); --no-deploy never deploys\n"
+	  "  --resume[=RUN]        continue the newest stopped or interrupted run (or RUN) from\n"
+	  "                        its checkpoint, with the options it was started with\n"
+	  "  --export-only         only export the data (the run ends 'exported')\n"
+	  "\n"
+	  "Defaults come from [train] in sam.conf (rank, alpha, lr, batch, ctx, epochs,\n"
+	  "targets, checkpoint_every, max_mem_mb, min_improvement, deploy). A run refuses\n"
+	  "to start when memory is not at level OK. Progress (step, loss, tokens/s, ETA)\n"
+	  "is a bar on a terminal, a line every 2 s otherwise. SIGTERM or Ctrl-C stops\n"
+	  "after saving a checkpoint (exit 4); SIGUSR1 pauses and resumes; so does\n"
+	  "writing 'pause' (or 'stop', or anything else to go on) into\n"
+	  "$SAM_HOME/run/train.control. An adapter that beats the base model on the\n"
+	  "validation set is copied to $SAM_HOME/adapters/<run>.gguf, made current and\n"
+	  "the running api is told to reload it.\n" },
+	{ "adapters", cmd_adapters, "list the LoRA adapters; choose the one the api applies",
+	  "usage: sam adapters [list]\n"
+	  "       sam adapters use ID\n"
+	  "       sam adapters off\n"
+	  "\n"
+	  "The adapters are $SAM_HOME/adapters/ID.gguf (one per deployed training run);\n"
+	  "$SAM_HOME/adapters/current names the one the api applies to its main model.\n"
+	  "\n"
+	  "  list     ID, size and date of each adapter; '*' marks the current one\n"
+	  "  use ID   make adapter ID current\n"
+	  "  off      no adapter: the api serves the base model\n"
+	  "\n"
+	  "use and off switch the link atomically, then ask a running api to reload\n"
+	  "(POST /api/adapters/reload); with no api running, it loads the current\n"
+	  "adapter when it starts. If the api refuses the adapter (made for another\n"
+	  "model, a damaged file), it keeps the one it has, the link is put back as it\n"
+	  "was, and the exit status is 1. $SAM_API_URL and $SAM_API_KEY work as for\n"
+	  "`sam ask`.\n" },
 	{ "up", cmd_up, "start SAM (the supervisor and its services) in the background",
 	  "usage: sam up [--timeout S]\n"
 	  "\n"

@@ -116,6 +116,7 @@ static const char *error_type(int status)
 	case 401: return "authentication_error";
 	case 404: return "not_found_error";
 	case 405: return "method_not_allowed";
+	case 409: return "conflict_error";
 	case 413: return "request_too_large";
 	case 429: case 503: return "overloaded_error";
 	default: return status >= 500 ? "server_error" : "invalid_request_error";

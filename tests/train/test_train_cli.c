@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api_helpers.h"
 #include "learn/learn_util.h"
 #include "sam/db.h"
 #include "test.h"
@@ -52,13 +53,6 @@ static const char *data_dir(const char *name)
 	snprintf(p, sizeof p, "%s/valid.jsonl", d);
 	write_stories(p, 5, 2);
 	return d;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void sleep_ms(int ms)
@@ -374,4 +368,46 @@ TEST(train_cli_deploys_an_adapter_that_moves_the_model_to_the_data)
 	for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) tuned_hits += strstr(p.out, marks[i]) != NULL;
 	CHECKF(tuned_hits >= 2 && base_hits == 0, "base %d, tuned %d: %s", base_hits, tuned_hits, p.out);
 	test_proc_free(&p);
+}
+
+/* A run that deploys while the api serves: the api reloads, and its answers change. */
+TEST(train_cli_deploys_into_the_running_api)
+{
+	const char *home = learn_test_home();
+	setenv("SAM_MODEL", test_model("stories260K.gguf"), 1);
+	char file[700];
+	snprintf(file, sizeof file, "%s/stories.jsonl", test_tmpdir());
+	write_stories(file, 60, 0);
+	struct test_proc p;
+	test_run_sam(&p, 30, "learn", "add", file, NULL);
+	CHECK_INT(p.status, 0);
+	test_proc_free(&p);
+	struct api_server s;
+	api_start(&s, NULL, NULL, NULL);
+	const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}";
+	json_t *before = api_post_json(&s, "/v1/completions", body);
+	char *base = strdup(jstr(before, "choices.0.text"));
+	json_decref(before);
+	setenv("SAM_API_URL", s.url, 1);
+	test_run_sam(&p, 300, "train", "--rank", "4", "--lr", "5e-3", "--epochs", "3", "--ctx", "64",
+		     "--valid-fraction", "0.2", NULL);
+	unsetenv("SAM_API_URL");
+	CHECKF(p.status == 0 && strstr(p.out, "the api reloaded it"), "sam train: %d %s %s", p.status, p.out, p.err);
+	test_proc_free(&p);
+	char cur[700], target[256];
+	snprintf(cur, sizeof cur, "%s/adapters/current", home);
+	ssize_t n = readlink(cur, target, sizeof target - 1);
+	CHECK(n > 5);
+	target[n - 5] = '\0'; /* the id: without ".gguf" */
+	json_t *ad = api_get_json(&s, "/api/adapters");
+	CHECKF(jstr(ad, "loaded.id") && !strcmp(jstr(ad, "loaded.id"), target), "loaded %s, current %s",
+	       jstr(ad, "loaded.id") ? jstr(ad, "loaded.id") : "(none)", target);
+	json_decref(ad);
+	json_t *after = api_post_json(&s, "/v1/completions", body);
+	const char *tuned = jstr(after, "choices.0.text");
+	CHECKF(tuned && strcmp(tuned, base) && (strstr(tuned, "river") || strstr(tuned, "happy too")),
+	       "base: %s\ntuned: %s", base, tuned ? tuned : "(none)");
+	json_decref(after);
+	free(base);
+	api_stop(&s);
 }
