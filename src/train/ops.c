@@ -217,7 +217,7 @@ struct rows_job {
 	const struct op_lora *lo;
 	float *out, *out2;
 	const float *in, *in2;
-	int cols, width;
+	int cols, width, stride;
 };
 
 static void rows_worker(void *arg, int ith, int nth)
@@ -269,27 +269,18 @@ static void row_lora_g(const struct rows_job *j, int r)
 		if (dyr[o] != 0.0f) vo->axpy(gr, dyr[o], lo->b + (size_t)o * lo->rank, lo->rank);
 }
 
-/* db[o] += s sum_t dy[t][o] t[t]: row o of db; n = rows of B, in = dy [T][width], in2 = t [T][rank] */
-static void row_lora_db(const struct rows_job *j, int o)
+/*
+ * out[r] += s * sum over t < cols of in[t][r] * in2[t], rows of width
+ * floats, in having a row every `stride` floats: the gradient of B
+ * (out = db, in = dy, in2 = x A^T) and of A (out = da, in = g, in2 = x).
+ */
+static void row_lora_grad(const struct rows_job *j, int r)
 {
 	const struct vec_ops *vo = vec_ops();
-	const struct op_lora *lo = j->lo;
-	float *dbo = lo->db + (size_t)o * lo->rank;
+	float *o = j->out + (size_t)r * j->width;
 	for (int t = 0; t < j->cols; t++) {
-		float d = j->in[(size_t)t * j->width + o];
-		if (d != 0.0f) vo->axpy(dbo, lo->s * d, j->in2 + (size_t)t * lo->rank, lo->rank);
-	}
-}
-
-/* da[k] += s sum_t g[t][k] x[t]: row k of da; in = g [T][rank], in2 = x [T][width], cols = T */
-static void row_lora_da(const struct rows_job *j, int k)
-{
-	const struct vec_ops *vo = vec_ops();
-	const struct op_lora *lo = j->lo;
-	float *dak = lo->da + (size_t)k * j->width;
-	for (int t = 0; t < j->cols; t++) {
-		float gk = j->in[(size_t)t * lo->rank + k];
-		if (gk != 0.0f) vo->axpy(dak, lo->s * gk, j->in2 + (size_t)t * j->width, j->width);
+		float c = j->in[(size_t)t * j->stride + r];
+		if (c != 0.0f) vo->axpy(o, j->lo->s * c, j->in2 + (size_t)t * j->width, j->width);
 	}
 }
 
@@ -313,9 +304,11 @@ void op_linear_back(struct sam_pool *pool, float *dx, const float *dy, const str
 	int64_t work = (int64_t)T * rows * lo->rank;
 	struct rows_job jg = { .row = row_lora_g, .n = T, .lo = lo, .out = g, .in = dy, .width = rows };
 	run_rows(pool, &jg, work);
-	struct rows_job jb = { .row = row_lora_db, .n = rows, .lo = lo, .in = dy, .in2 = t, .width = rows, .cols = T };
+	struct rows_job jb = { .row = row_lora_grad, .n = rows, .lo = lo, .out = lo->db, .in = dy, .in2 = t,
+			       .stride = rows, .width = lo->rank, .cols = T };
 	run_rows(pool, &jb, work);
-	struct rows_job ja = { .row = row_lora_da, .n = lo->rank, .lo = lo, .in = g, .in2 = x, .width = cols, .cols = T };
+	struct rows_job ja = { .row = row_lora_grad, .n = lo->rank, .lo = lo, .out = lo->da, .in = g, .in2 = x,
+			       .stride = lo->rank, .width = cols, .cols = T };
 	run_rows(pool, &ja, (int64_t)T * cols * lo->rank);
 	if (dx) {
 		struct rows_job jx = { .row = row_lora_dx, .n = T, .lo = lo, .out = dx, .in = g, .width = cols };

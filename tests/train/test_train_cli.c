@@ -142,17 +142,30 @@ static void reference_run(const char *dir)
 	test_proc_free(&p);
 }
 
-TEST(train_cli_kill_9_and_resume_ends_as_an_uninterrupted_run)
+/*
+ * An uninterrupted run on data "ref", and the same run on a copy "cut"
+ * started in the background (output into out) and waited for until it
+ * has written a checkpoint.
+ */
+static pid_t start_cut_run(const char **ref, const char **cut, char *out, size_t cap)
 {
 	learn_test_home();
 	setenv("SAM_MODEL", test_model("stories260K.gguf"), 1);
-	const char *ref = data_dir("ref"), *cut = data_dir("cut");
-	reference_run(ref);
-	char out[700];
-	snprintf(out, sizeof out, "%s/cut.out", test_tmpdir());
-	const char *args[] = { "--data", cut, TRAIN_ARGS, NULL };
+	*ref = data_dir("ref");
+	*cut = data_dir("cut");
+	reference_run(*ref);
+	snprintf(out, cap, "%s/cut.out", test_tmpdir());
+	const char *args[] = { "--data", *cut, TRAIN_ARGS, NULL };
 	pid_t pid = spawn_train(out, args);
-	wait_for_file(cut, "checkpoint.bin", pid, 60);
+	wait_for_file(*cut, "checkpoint.bin", pid, 60);
+	return pid;
+}
+
+TEST(train_cli_kill_9_and_resume_ends_as_an_uninterrupted_run)
+{
+	const char *ref, *cut;
+	char out[700];
+	pid_t pid = start_cut_run(&ref, &cut, out, sizeof out);
 	kill(pid, SIGKILL);
 	CHECK_INT(wait_exit(pid, 10), 128 + SIGKILL);
 	CHECK(!exists(cut, "adapter.gguf"));
@@ -172,15 +185,9 @@ TEST(train_cli_kill_9_and_resume_ends_as_an_uninterrupted_run)
 
 TEST(train_cli_sigterm_stops_with_a_checkpoint_and_resumes)
 {
-	learn_test_home();
-	setenv("SAM_MODEL", test_model("stories260K.gguf"), 1);
-	const char *ref = data_dir("ref"), *cut = data_dir("cut");
-	reference_run(ref);
+	const char *ref, *cut;
 	char out[700];
-	snprintf(out, sizeof out, "%s/cut.out", test_tmpdir());
-	const char *args[] = { "--data", cut, TRAIN_ARGS, NULL };
-	pid_t pid = spawn_train(out, args);
-	wait_for_file(cut, "checkpoint.bin", pid, 60);
+	pid_t pid = start_cut_run(&ref, &cut, out, sizeof out);
 	kill(pid, SIGTERM);
 	CHECK_INT(wait_exit(pid, 30), 4);
 	char *text = test_read_file(out, NULL);
