@@ -214,6 +214,9 @@ static int lora_step(void *ctx, const char *run_id, const char *data_dir, bool r
 	if (rc) return rc;
 	printf("trained %lld steps on %d sequences: %lld tokens in %.1f s (%.0f tok/s)\n", (long long)r.steps_done,
 	       r.n_train, (long long)r.train_tokens, r.seconds, r.seconds > 0 ? (double)r.train_tokens / r.seconds : 0.0);
+	if (!isnan(r.valid_loss))
+		printf("validation (%d sequences): loss %.4f -> %.4f, perplexity %.2f -> %.2f\n", r.n_valid, r.valid_loss_base,
+		       r.valid_loss, exp(r.valid_loss_base), exp(r.valid_loss));
 	decide(j, run_id, adapter, &r, out);
 	snprintf(j->note, sizeof j->note, "%s", out->note);
 	return 0;
