@@ -218,6 +218,8 @@ int api_main(const struct api_options *opt)
 	sam_log(SAM_LOG_INFO, "api: listening on http://%s:%d", host, http_port(a->http));
 	if (opt->port_file && http_write_port_file(a->http, opt->port_file, &err))
 		sam_log(SAM_LOG_WARN, "api: %s", err.msg);
+	/* before the model can be ready: a client that saw /api/ready never sees this event as new */
+	sam_event_publishf("api", "service.started", "{\"port\":%d}", http_port(a->http));
 	if (a->model_path) {
 		a->loader_started = pthread_create(&a->loader, NULL, loader_main, a) == 0;
 	} else {
@@ -226,7 +228,6 @@ int api_main(const struct api_options *opt)
 		sam_log(SAM_LOG_WARN, "api: %s", a->load_error);
 	}
 	a->poller_started = pthread_create(&a->poller, NULL, poller_main, a) == 0;
-	sam_event_publishf("api", "service.started", "{\"port\":%d}", http_port(a->http));
 
 	int sig = 0;
 	sigwait(&set, &sig);

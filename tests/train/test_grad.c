@@ -25,16 +25,31 @@ static float frand(void) /* uniform in [-1, 1) */
 	return (float)(seed >> 8) / (float)(1 << 23) - 1.0f;
 }
 
+/* Every buffer a test takes, freed together by release() at its end (LeakSanitizer watches). */
+static void *taken[64];
+static int n_taken;
+
+static void *track(void *p)
+{
+	CHECK(p != NULL && n_taken < 64);
+	return taken[n_taken++] = p;
+}
+
+static void release(void)
+{
+	while (n_taken) free(taken[--n_taken]);
+}
+
 static float *rnd(size_t n, float scale)
 {
-	float *x = malloc(n * sizeof *x);
+	float *x = track(malloc(n * sizeof *x));
 	for (size_t i = 0; i < n; i++) x[i] = frand() * scale;
 	return x;
 }
 
 static float *zeros(size_t n)
 {
-	return calloc(n, sizeof(float));
+	return track(calloc(n, sizeof(float)));
 }
 
 static double project(const float *c, const float *y, size_t n)
@@ -103,6 +118,7 @@ TEST(grad_rmsnorm)
 	memcpy(dx2, dx, n * sizeof *dx);
 	op_rmsnorm_back(dx2, cc, c.x, c.r, c.w, c.T, c.n);
 	for (size_t i = 0; i < n; i++) CHECK(fabsf(dx2[i] - 2.0f * dx[i]) <= 1e-5f * (fabsf(dx[i]) + 1.0f));
+	release();
 }
 
 /* ---- RoPE ------------------------------------------------------------------------ */
@@ -136,6 +152,7 @@ static void check_rope(int type, int rope_dim)
 	rope_fwd(&c, out);
 	op_rope(&c.m.hp, out, c.T, c.heads, c.cache, 1);
 	for (size_t i = 0; i < n; i++) CHECK(fabsf(out[i] - c.x[i]) < 1e-5f);
+	release();
 }
 
 TEST(grad_rope)
@@ -177,6 +194,7 @@ TEST(grad_attention_grouped_heads)
 	att_fwd(&c, out);
 	for (int i = 0; i < 8; i++) CHECK(fabsf(out[i] - c.v[i]) < 1e-6f);
 	sam_pool_free(c.pool);
+	release();
 }
 
 /* ---- SwiGLU ---------------------------------------------------------------------- */
@@ -199,6 +217,7 @@ TEST(grad_swiglu)
 	op_swiglu_back(dg, du, cc, c.g, c.u, c.n);
 	fd_check("swiglu dg", swiglu_fwd, &c, c.g, c.n, dg, cc, out, c.n);
 	fd_check("swiglu du", swiglu_fwd, &c, c.u, c.n, du, cc, out, c.n);
+	release();
 }
 
 /* ---- cross-entropy --------------------------------------------------------------- */
@@ -231,10 +250,11 @@ TEST(grad_cross_entropy)
 	CHECKF(fabs(loss - want) < 1e-5 * want, "loss %.9g, want %.9g", loss, want);
 	fd_check("cross-entropy", ce_fwd, &c, c.logits, n, d, &one, &out, 1);
 	/* scale multiplies the gradient, in place works */
-	float *l2 = malloc(n * sizeof *l2);
+	float *l2 = track(malloc(n * sizeof *l2));
 	memcpy(l2, c.logits, n * sizeof *l2);
 	op_cross_entropy(l2, l2, c.targets, c.R, c.V, 0.25f);
 	for (size_t i = 0; i < n; i++) CHECK(fabsf(l2[i] - 0.25f * d[i]) < 1e-7f);
+	release();
 }
 
 /* ---- linear layer with LoRA ------------------------------------------------------- */
@@ -285,6 +305,7 @@ TEST(grad_linear_lora)
 	fd_check("linear dA", lin_fwd, &c, a, (size_t)RANK * COLS, da, cc, out, (size_t)T * ROWS);
 	fd_check("linear dB", lin_fwd, &c, b, (size_t)ROWS * RANK, db, cc, out, (size_t)T * ROWS);
 	sam_pool_free(c.pool);
+	release();
 }
 
 /*
@@ -322,6 +343,7 @@ TEST(product_t_matches_dequantized_weights)
 		free(wq);
 	}
 	sam_pool_free(pool);
+	release();
 }
 
 /* Result of op_product_t for a fixed input, computed in a child with SAM_NO_SIMD set or not. */
