@@ -340,7 +340,9 @@ static size_t lora_floats(const struct sam_hparams *hp, const struct sam_lora_tr
 	size_t n = 0;
 	for (int t = 0; t < SAM_LORA_N_TARGET; t++)
 		if (o->targets & (1u << t)) n += io[t] * (size_t)o->rank;
-	return n * (size_t)hp->n_layer;
+	n *= (size_t)hp->n_layer;
+	if (o->targets & SAM_LORA_OUTPUT) n += (dim + (size_t)hp->n_vocab) * (size_t)o->rank;
+	return n;
 }
 
 int sam_lora_train_estimate(const char *model_path, const struct sam_lora_train_opts *o, int64_t data_tokens,
