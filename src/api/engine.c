@@ -243,6 +243,7 @@ int api_adapter_load(struct api_adapter **out, const struct sam_model *m, const 
 		return rc;
 	}
 	prefault(&a->lora.gguf);
+	if (stat(path, &a->st) != 0) memset(&a->st, 0, sizeof a->st);
 	atomic_init(&a->refs, 1);
 	snprintf(a->id, sizeof a->id, "%s", id);
 	a->path = xstrdup(path);

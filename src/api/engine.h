@@ -21,6 +21,7 @@
 #define SAM_API_ENGINE_H
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -113,6 +114,7 @@ struct api_adapter {
 	char *path;
 	float scale;   /* the user's scale (alpha/rank comes on top) */
 	double load_ms; /* how long loading and checking took */
+	struct stat st; /* the file as loaded: a reload of the same file keeps this copy */
 };
 
 /*

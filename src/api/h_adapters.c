@@ -12,9 +12,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api/api.h"
 #include "sam/adapters.h"
+
+/* The engine's adapter (a reference) when it is id loaded from the very file now at path, else NULL. */
+static struct api_adapter *unchanged(struct api_engine *e, const char *id, const char *path)
+{
+	struct api_adapter *cur = engine_adapter(e);
+	struct stat st;
+	if (cur && !strcmp(cur->id, id) && stat(path, &st) == 0 && st.st_dev == cur->st.st_dev &&
+	    st.st_ino == cur->st.st_ino && st.st_size == cur->st.st_size && st.st_mtim.tv_sec == cur->st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == cur->st.st_mtim.tv_nsec)
+		return cur;
+	api_adapter_unref(cur);
+	return NULL;
+}
 
 int api_adapter_reload(struct api *a, struct api_engine *e, struct api_adapter **loaded, struct sam_error *err)
 {
@@ -23,7 +37,11 @@ int api_adapter_reload(struct api *a, struct api_engine *e, struct api_adapter *
 	*loaded = NULL;
 	int rc = sam_adapters_current(id, sizeof id, path, sizeof path, err);
 	if (rc == SAM_ENOTFOUND) rc = 0; /* no link: serve without adapter */
-	else if (!rc) rc = api_adapter_load(&ad, engine_model(e), id, path, a->lora_scale, err);
+	else if (!rc && (ad = unchanged(e, id, path))) {
+		*loaded = ad; /* the same file again: keep it, and the caches made with it */
+		a->adapter_error[0] = '\0';
+		return 0;
+	} else if (!rc) rc = api_adapter_load(&ad, engine_model(e), id, path, a->lora_scale, err);
 	if (rc) {
 		snprintf(a->adapter_error, sizeof a->adapter_error, "%s", err->msg);
 		return rc;
@@ -71,8 +89,11 @@ void h_adapters_reload(struct http_req *r, void *ud)
 	int rc = 0;
 	pthread_mutex_lock(&a->adapter_mu);
 	struct api_engine *e = api_main_engine(a, r); /* loading: it reads the link once the model is in */
+	struct api_adapter *before = e ? engine_adapter(e) : NULL;
 	if (e) rc = api_adapter_reload(a, e, &ad, &err);
 	pthread_mutex_unlock(&a->adapter_mu);
+	bool same = ad && ad == before;
+	api_adapter_unref(before);
 	if (!e) return;
 	atomic_fetch_add(rc ? &a->reloads_failed : &a->reloads_ok, 1);
 	if (rc) {
@@ -84,6 +105,7 @@ void h_adapters_reload(struct http_req *r, void *ud)
 	sam_log(SAM_LOG_INFO, "api: adapter reloaded: %s", ad ? ad->id : "none");
 	json_t *j = describe(ad, "adapter");
 	json_object_set_new(j, "load_ms", ad ? json_real(ad->load_ms) : json_null());
+	json_object_set_new(j, "unchanged", json_boolean(same)); /* the same file: the loaded copy stays */
 	api_adapter_unref(ad);
 	http_respond_json(r, 200, j);
 }

@@ -169,6 +169,17 @@ TEST(api_adapter_reload_changes_output)
 	CHECKF(strcmp(with_a, base), "the adapter did not change the output: %s", base);
 	char *again = complete(&s); /* reuses the slot's cache, computed with A */
 	CHECK_STR(again, with_a);
+	/* a reload of the same file keeps the loaded copy; a rewritten file is loaded anew */
+	j = reload(&s);
+	CHECK(json_is_true(jpath(j, "unchanged")));
+	json_decref(j);
+	make_adapter("stories260K.gguf", "A", 1);
+	j = reload(&s);
+	CHECK(json_is_false(jpath(j, "unchanged")));
+	json_decref(j);
+	char *anew = complete(&s);
+	CHECK_STR(anew, with_a);
+	free(anew);
 
 	switch_to(&s, NULL);
 	char *off = complete(&s);
@@ -180,7 +191,7 @@ TEST(api_adapter_reload_changes_output)
 	j = api_get_json(&s, "/api/status");
 	CHECK(json_is_null(jpath(j, "adapter")));
 	json_decref(j);
-	CHECK(metric(&s, RELOADS_OK) == 2 && metric(&s, RELOADS_FAILED) == 0);
+	CHECK(metric(&s, RELOADS_OK) == 4 && metric(&s, RELOADS_FAILED) == 0);
 	free(base);
 	free(with_a);
 	free(again);
