@@ -17,9 +17,12 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CPPFLAGS_SAM := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -pthread
 PKGS    := libmicrohttpd jansson sqlite3 libcurl libcrypto
+# Headers only: these are opened with dlopen when first used (include/sam/dl.h),
+# so commands that neither read images nor speak do not load them
+DL_PKGS := espeak-ng tesseract lept
 LIBS    := -lm -pthread
 ifneq ($(PKGS),)
-CPPFLAGS_SAM += $(shell pkg-config --cflags $(PKGS))
+CPPFLAGS_SAM += $(shell pkg-config --cflags $(PKGS) $(DL_PKGS))
 LIBS    += $(shell pkg-config --libs $(PKGS))
 endif
 
@@ -89,9 +92,10 @@ $(BUILD)/test-helpers/%: $(BUILD)/tests/helpers/%.o $(BUILD)/libsam.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+# the vision tests draw their images with leptonica itself
 $(BUILD)/sam-tests: $(TEST_OBJ) $(BUILD)/libsam.a
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs lept)
 
 deps:
 	@scripts/deps.sh

@@ -80,6 +80,10 @@ void h_events(struct http_req *r, void *ud);
 void h_feedback(struct http_req *r, void *ud);
 void h_adapters_list(struct http_req *r, void *ud);
 void h_adapters_reload(struct http_req *r, void *ud);
+void h_vision_process(struct http_req *r, void *ud);
+void h_vision_stream(struct http_req *r, void *ud);
+void h_speak(struct http_req *r, void *ud);
+void h_voice_stream(struct http_req *r, void *ud);
 
 /*
  * Load adapters/current for the main engine e and make it e's adapter (no

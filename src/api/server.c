@@ -32,6 +32,10 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/models", h_models },
 	{ "GET", "/api/adapters", h_adapters_list },
 	{ "POST", "/api/adapters/reload", h_adapters_reload },
+	{ "POST", "/api/vision/process", h_vision_process },
+	{ "POST", "/api/vision/stream", h_vision_stream },
+	{ "POST", "/api/speak", h_speak },
+	{ "POST", "/api/voice/stream", h_voice_stream },
 	{ NULL, NULL, NULL },
 };
 

@@ -57,6 +57,10 @@ int cmd_learn(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_adapters(int argc, char **argv);
+int cmd_voice(int argc, char **argv);
+int cmd_speak(int argc, char **argv);
+int cmd_vision(int argc, char **argv);
+int cmd_see(int argc, char **argv);
 /* `sam learn watch` / `sam learn curriculum`: argv[0] is "watch" / "curriculum". */
 int learn_watch(const struct sam_cmd *cmd, int argc, char **argv);
 int learn_curriculum(const struct sam_cmd *cmd, int argc, char **argv);

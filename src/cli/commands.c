@@ -254,6 +254,47 @@ const struct sam_cmd sam_commands[] = {
 	  "model, a damaged file), it keeps the one it has, the link is put back as it\n"
 	  "was, and the exit status is 1. $SAM_API_URL and $SAM_API_KEY work as for\n"
 	  "`sam ask`.\n" },
+	{ "voice", cmd_voice, "run the text-to-speech service (espeak-ng, WAV out)",
+	  "usage: sam voice [--port N] [--port-file FILE]\n"
+	  "\n"
+	  "Serve text to speech on 127.0.0.1:N (default [voice] port, 8767; 0 = any free\n"
+	  "port, written to FILE):\n"
+	  "  GET  /health   liveness, sample rate and counters (synths, cache hits)\n"
+	  "  GET  /voices   the installed espeak-ng voices\n"
+	  "  POST /speak    {\"text\", \"voice\"?, \"speed\"?, \"pitch\"?} -> audio/wav (16-bit mono)\n"
+	  "\n"
+	  "Results are cached in $SAM_HOME/cache/voice (LRU, [voice] cache_mb, default 64).\n"
+	  "[voice] voice (en), speed (175 wpm, 80-450), pitch (50, 0-99) and max_chars\n"
+	  "(5000) set the defaults and the limit. The api's /api/speak forwards here.\n" },
+	{ "speak", cmd_speak, "say TEXT: write it as a WAV file (text to speech)",
+	  "usage: sam speak TEXT [-o OUT.wav] [--voice V] [--speed WPM] [--pitch P]\n"
+	  "\n"
+	  "Synthesise TEXT in this process (espeak-ng, sharing the voice service's disk\n"
+	  "cache) and write a 16-bit mono WAV to OUT.wav, or to stdout when it is not a\n"
+	  "terminal. Defaults from [voice] in sam.conf (voice en, speed 175, pitch 50).\n" },
+	{ "vision", cmd_vision, "run the vision service (image analysis and OCR)",
+	  "usage: sam vision [--port N] [--port-file FILE]\n"
+	  "\n"
+	  "Serve image analysis and OCR on 127.0.0.1:N (default [vision] port, 8766;\n"
+	  "0 = any free port, written to FILE):\n"
+	  "  GET  /health    liveness, limits and counters\n"
+	  "  POST /process   {\"image\": BASE64 | \"path\": FILE, \"task\"?, \"lang\"?} or a raw\n"
+	  "                  image body (?task=&lang=); task ocr (default), analyze, describe\n"
+	  "\n"
+	  "Images: PNG, JPEG, GIF, BMP, WebP, TIFF, PNM (leptonica); OCR: libtesseract.\n"
+	  "[vision] max_bytes (20 MiB) and max_pixels (40000000) are checked before\n"
+	  "decoding; lang (eng) is the default OCR language; \"path\" must lie inside\n"
+	  "allowed_dirs (colon-separated; default none). Jobs pass the heavy-work gate\n"
+	  "([resource] heavy_slots). The api's /api/vision/process forwards here.\n" },
+	{ "see", cmd_see, "read or describe an image: OCR text, analysis, or an answer about it",
+	  "usage: sam see IMAGE [--ask QUESTION] [--analyze] [--lang L] [--json]\n"
+	  "\n"
+	  "Send IMAGE to the api (POST /api/vision/process) and print the text read\n"
+	  "from it (OCR). With --ask, print the model's answer to QUESTION about the\n"
+	  "image; with --analyze, its size, format, brightness and colours; with\n"
+	  "--json, the whole reply. When no api runs, OCR and --analyze run in this\n"
+	  "process (--ask needs the api). $SAM_API_URL and $SAM_API_KEY work as for\n"
+	  "`sam ask`.\n" },
 	{ "up", cmd_up, "start SAM (the supervisor and its services) in the background",
 	  "usage: sam up [--timeout S]\n"
 	  "\n"

@@ -30,8 +30,8 @@ static const struct sup_default {
 	bool exists, one_shot;
 } sup_defaults[] = {
 	{ "api", "api --port %d", SUP_CRITICAL, 8765, "", "/api/ready", "/api/health", true, false },
-	{ "vision", "vision --port %d", SUP_NORMAL, 8766, "", "/api/health", "/api/health", false, false },
-	{ "voice", "voice --port %d", SUP_NORMAL, 8767, "", "/api/health", "/api/health", false, false },
+	{ "vision", "vision --port %d", SUP_NORMAL, 8766, "", "/health", "/health", true, false },
+	{ "voice", "voice --port %d", SUP_NORMAL, 8767, "", "/health", "/health", true, false },
 	/* the watcher needs no api: files land in the store even while the api is down */
 	{ "learn-watch", "learn watch --port %d", SUP_LOW, 8768, "", "/health", "/health", true, false },
 	{ "learn-curriculum", "learn curriculum --port %d", SUP_LOW, 8769, "api", "/health", "/health", true, false },

@@ -69,11 +69,16 @@ TEST(sup_table_defaults)
 	CHECK(api->health_interval == 10 && api->stop_timeout == 10 && api->ready_timeout == 120);
 	CHECK_INT(api->restart, SUP_RESTART_ALWAYS);
 	CHECK_STR(api->url, "http://127.0.0.1:8765");
-	const char *off[] = { "vision", "voice", "notifier" };
-	for (int i = 0; i < 3; i++) {
+	const char *off[] = { "notifier" };
+	for (int i = 0; i < 1; i++) {
 		struct sup_service *s = sup_find(d, off[i]);
 		CHECKF(s && !s->enabled && s->state == SUP_DISABLED, "%s should be disabled by default", off[i]);
 	}
+	struct sup_service *vo = sup_find(d, "voice");
+	CHECK(vo && vo->enabled && vo->ndeps == 0 && vo->priority == SUP_NORMAL && vo->port == 8767);
+	CHECK_STR(vo->ready_url.text, "http://127.0.0.1:8767/health");
+	CHECK_STR(vo->health_url.text, "http://127.0.0.1:8767/health");
+	CHECK_STR(vo->argv[1], "voice");
 	struct sup_service *lw = sup_find(d, "learn-watch");
 	CHECK(lw->enabled && lw->ndeps == 0 && lw->priority == SUP_LOW && lw->port == 8768);
 	CHECK_STR(lw->health_url.text, "http://127.0.0.1:8768/health");
@@ -174,7 +179,7 @@ TEST(sup_table_errors)
 		     "[service.c]\ncommand = z\ndepends = a\n",
 		     "dependency cycle: a -> b -> c -> a");
 	expect_error("[service.a]\ncommand = x\ndepends = a\n", "depends on itself");
-	expect_error("[service.a]\ncommand = x\ndepends = vision\n", "'vision', which is disabled");
+	expect_error("[service.a]\ncommand = x\ndepends = notifier\n", "'notifier', which is disabled");
 	expect_error("[service.api]\nenabled = false\n[service.learn-curriculum]\nenabled = true\n",
 		     "'api', which is disabled");
 	expect_error("[service.a]\ncommand = x\ndepends = train\n", "one-shot");
@@ -312,7 +317,8 @@ static void write_conf(const char *fmt, ...)
 	va_end(ap);
 	char text[9000];
 	/* the tests run their own fake services only (learn-curriculum gives way with the api) */
-	int n = snprintf(text, sizeof text, "[service.api]\nenabled = false\n[service.learn-watch]\nenabled = false\n\n%s",
+	int n = snprintf(text, sizeof text, "[service.api]\nenabled = false\n[service.learn-watch]\nenabled = false\n"
+			 "[service.voice]\nenabled = false\n\n%s",
 			 body);
 	test_write_file(H.conf, text, (size_t)n);
 }
@@ -1133,7 +1139,7 @@ TEST(sup_control_protocol)
 	r = ctl_json("start");
 	CHECK(json_is_false(json_object_get(r, "ok")));
 	json_decref(r);
-	r = ctl_json("start vision");
+	r = ctl_json("start notifier");
 	CHECK(json_is_false(json_object_get(r, "ok")));
 	CHECK(strstr(json_string_value(json_object_get(r, "error")), "disabled"));
 	json_decref(r);
