@@ -31,6 +31,12 @@ bool cli_wants_help(const struct sam_cmd *cmd, int argc, char **argv);
 /* Strict number parsing for option values: false on garbage or overflow. */
 bool cli_parse_int(const char *s, long long min, long long max, long long *out);
 bool cli_parse_float(const char *s, double min, double max, double *out);
+/*
+ * The options of a service that takes only --port N (0..65535; *port -1
+ * when absent) and --port-file F (*port_file NULL when absent): 0, or the
+ * exit status of a usage error, already reported.
+ */
+int cli_service_args(const struct sam_cmd *cmd, int argc, char **argv, long long *port, const char **port_file);
 
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -7,7 +7,6 @@
  * The main thread waits for SIGINT/SIGTERM; the HTTP threads share the
  * library, which serialises espeak-ng itself.
  */
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -87,25 +86,10 @@ int cmd_voice(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("voice");
 	if (cli_wants_help(cmd, argc, argv)) return 0;
-	long long port = -1;
-	const char *port_file = NULL;
-	static const struct option lo[] = { { "port", required_argument, NULL, 'p' },
-					    { "port-file", required_argument, NULL, 'F' },
-					    { 0 } };
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (!cli_parse_int(optarg, 0, 65535, &port)) return cli_usage_error(cmd, "--port: expected 0..65535");
-			break;
-		case 'F': port_file = optarg; break;
-		case ':': return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	long long port;
+	const char *port_file;
+	int usage = cli_service_args(cmd, argc, argv, &port, &port_file);
+	if (usage) return usage;
 	struct voicesvc v = { .t_start = sam_now() };
 	struct sam_conf conf = { 0 };
 	struct sam_error err = { 0 };
