@@ -27,7 +27,7 @@ mkdir -p "$SAM_HOME"
 text="Line 1 the quick brown fox jumps over the lazy dog"
 for i in $(seq 2 12); do text="${text}
 Line $i the quick brown fox jumps over the lazy dog"; done
-convert -font DejaVu-Sans -pointsize 24 label:"$text" -bordercolor white -border 20 "$TMP/page.png"
+convert -font /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf -pointsize 24 label:"$text" -bordercolor white -border 20 "$TMP/page.png"
 echo "page: $(identify -format '%wx%h' "$TMP/page.png"), $(wc -c < "$TMP/page.png") bytes, $N runs"
 t0=$(now)
 for i in $(seq 1 "$N"); do "$SAM" see "$TMP/page.png" > /dev/null; done

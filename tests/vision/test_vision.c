@@ -45,7 +45,7 @@ static void render_text(const char *path)
 	char label[1100];
 	snprintf(label, sizeof label, "label:%s", text);
 	/* -border applies to the image read before it: put the label first */
-	const char *av[] = { "/usr/bin/convert", "-font", "DejaVu-Sans", "-pointsize", "32", label, "-bordercolor",
+	const char *av[] = { "/usr/bin/convert", "-font", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "-pointsize", "32", label, "-bordercolor",
 			     "white", "-border", "20", path, NULL };
 	CHECKF(access(av[0], X_OK) == 0, "ImageMagick's convert is missing: run scripts/deps.sh");
 	struct test_proc p;
