@@ -237,13 +237,17 @@ int api_adapter_load(struct api_adapter **out, const struct sam_model *m, const 
 	*out = NULL;
 	struct api_adapter *a = xcalloc(1, sizeof *a);
 	double t0 = sam_now();
+	/*
+	 * Before opening: a file replaced meanwhile then looks changed at the
+	 * next reload (one load too many), never unchanged while stale.
+	 */
+	if (stat(path, &a->st) != 0) memset(&a->st, 0, sizeof a->st);
 	int rc = sam_lora_load(&a->lora, m, path, err);
 	if (rc) {
 		free(a);
 		return rc;
 	}
 	prefault(&a->lora.gguf);
-	if (stat(path, &a->st) != 0) memset(&a->st, 0, sizeof a->st);
 	atomic_init(&a->refs, 1);
 	snprintf(a->id, sizeof a->id, "%s", id);
 	a->path = xstrdup(path);
