@@ -67,16 +67,28 @@ struct att_job {
 	float *out, *p, *dq, *dk, *dv, *scratch;
 	const float *q, *k, *v, *dout;
 	int T;
+	/* the model's head geometry, derived once by att_dims */
+	int hd, q_dim, kv_dim, group;
+	float scale;
 };
+
+static void att_dims(struct att_job *j)
+{
+	const struct sam_hparams *hp = j->hp;
+	j->hd = hp->head_dim;
+	j->q_dim = hp->n_head * j->hd;
+	j->kv_dim = hp->n_head_kv * j->hd;
+	j->group = hp->n_head / hp->n_head_kv;
+	j->scale = 1.0f / sqrtf((float)j->hd);
+}
 
 static void att_fwd_worker(void *arg, int ith, int nth)
 {
 	const struct att_job *j = arg;
 	const struct sam_hparams *hp = j->hp;
 	const struct vec_ops *vo = vec_ops();
-	int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
-	int group = hp->n_head / hp->n_head_kv, T = j->T;
-	float scale = 1.0f / sqrtf((float)hd);
+	int hd = j->hd, q_dim = j->q_dim, kv_dim = j->kv_dim, group = j->group, T = j->T;
+	float scale = j->scale;
 	for (int h = ith; h < hp->n_head; h += nth) {
 		int g = h / group;
 		for (int i = 0; i < T; i++) {
@@ -103,6 +115,7 @@ void op_attention(struct sam_pool *pool, const struct sam_hparams *hp, float *ou
 		  const float *k, const float *v, int T)
 {
 	struct att_job j = { .hp = hp, .out = out, .p = p, .q = q, .k = k, .v = v, .T = T };
+	att_dims(&j);
 	mm_run(pool, att_fwd_worker, &j, (int64_t)T * T * hp->n_head * hp->head_dim);
 }
 
@@ -120,9 +133,8 @@ static void att_back_worker(void *arg, int ith, int nth)
 	const struct att_job *j = arg;
 	const struct sam_hparams *hp = j->hp;
 	const struct vec_ops *vo = vec_ops();
-	int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
-	int group = hp->n_head / hp->n_head_kv, T = j->T;
-	float scale = 1.0f / sqrtf((float)hd);
+	int hd = j->hd, q_dim = j->q_dim, kv_dim = j->kv_dim, group = j->group, T = j->T;
+	float scale = j->scale;
 	for (int h = ith; h < hp->n_head; h += nth) {
 		int g = h / group;
 		float *sk = j->scratch + (size_t)h * ATT_SCRATCH(T, hd), *sv = sk + (size_t)T * hd;
@@ -156,8 +168,9 @@ void op_attention_back(struct sam_pool *pool, const struct sam_hparams *hp, floa
 {
 	struct att_job j = { .hp = hp, .p = p, .q = q, .k = k, .v = v, .dout = dout, .dq = dq, .scratch = scratch,
 			     .T = T };
+	att_dims(&j);
 	mm_run(pool, att_back_worker, &j, (int64_t)T * T * hp->n_head * hp->head_dim * 3);
-	int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+	int hd = j.hd, kv_dim = j.kv_dim, group = j.group;
 	for (int h = 0; h < hp->n_head; h++) {
 		const float *sk = scratch + (size_t)h * ATT_SCRATCH(T, hd), *sv = sk + (size_t)T * hd;
 		size_t off = (size_t)(h / group) * hd;
