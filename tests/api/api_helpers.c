@@ -541,6 +541,16 @@ void sse_free(struct sse_event *ev, int n)
 
 /* ---- misc ---------------------------------------------------------------------------- */
 
+double api_metric(const struct api_server *s, const char *series)
+{
+	struct api_resp r;
+	api_get(s, "/metrics", &r);
+	CHECK_INT(r.status, 200);
+	double v = metric_value(r.body, series);
+	api_resp_free(&r);
+	return v;
+}
+
 double metric_value(const char *text, const char *series)
 {
 	size_t n = strlen(series);

@@ -111,6 +111,8 @@ void sse_free(struct sse_event *ev, int n);
 
 /* Value of the Prometheus sample whose line starts with series (name and labels exactly); -1 if absent. */
 double metric_value(const char *text, const char *series);
+/* The same, read from the server's GET /metrics (which must answer 200). */
+double api_metric(const struct api_server *s, const char *series);
 
 /* Write text to path atomically (temporary file + rename), for files a server polls. */
 void write_file_atomic(const char *path, const char *text);

@@ -117,16 +117,6 @@ static const char *loaded(struct api_server *s)
 	return id;
 }
 
-static double metric(struct api_server *s, const char *series)
-{
-	struct api_resp r;
-	api_get(s, "/metrics", &r);
-	CHECK_INT(r.status, 200);
-	double v = metric_value(r.body, series);
-	api_resp_free(&r);
-	return v;
-}
-
 #define RELOADS_OK "sam_adapter_reloads_total{result=\"ok\"}"
 #define RELOADS_FAILED "sam_adapter_reloads_total{result=\"failed\"}"
 
@@ -191,7 +181,7 @@ TEST(api_adapter_reload_changes_output)
 	j = api_get_json(&s, "/api/status");
 	CHECK(json_is_null(jpath(j, "adapter")));
 	json_decref(j);
-	CHECK(metric(&s, RELOADS_OK) == 4 && metric(&s, RELOADS_FAILED) == 0);
+	CHECK(api_metric(&s, RELOADS_OK) == 4 && api_metric(&s, RELOADS_FAILED) == 0);
 	free(base);
 	free(with_a);
 	free(again);
@@ -363,7 +353,7 @@ TEST(api_adapter_hot_swap_under_load)
 	       L.failure);
 	CHECKF(n >= 40, "only %ld requests ran", n);
 	for (int k = 0; k < 3; k++) CHECKF(atomic_load(&L.seen[k]) > 0, "no request ran with reference %d", k);
-	CHECK(metric(&s, RELOADS_OK) == swaps);
+	CHECK(api_metric(&s, RELOADS_OK) == swaps);
 	/* the api is still sound: the last adapter serves, nothing is left running */
 	char *last = stream_once(&s, why, sizeof why);
 	CHECKF(last && !strcmp(last, L.ref[(swaps - 1) % 3]), "after the swaps: %s", last ? last : why);
@@ -439,7 +429,7 @@ TEST(api_adapter_bad_file_keeps_previous)
 	t = complete(&s);
 	CHECK_STR(t, with_a);
 	free(t);
-	CHECK(metric(&s, RELOADS_OK) == 1 && metric(&s, RELOADS_FAILED) == 3);
+	CHECK(api_metric(&s, RELOADS_OK) == 1 && api_metric(&s, RELOADS_FAILED) == 3);
 	/* a good reload clears the error */
 	switch_to(&s, "A");
 	json_t *j = api_get_json(&s, "/api/adapters");

@@ -52,16 +52,6 @@ static bool wait_int(struct api_server *s, const char *path, long long want, dou
 	}
 }
 
-static double metric(struct api_server *s, const char *series)
-{
-	struct api_resp r;
-	api_get(s, "/metrics", &r);
-	CHECK_INT(r.status, 200);
-	double v = metric_value(r.body, series);
-	api_resp_free(&r);
-	return v;
-}
-
 /* ---- queue overflow ------------------------------------------------------------------ */
 
 struct call {
@@ -132,7 +122,7 @@ TEST(api_queue_full_answers_503)
 	CHECK_INT(longc.r.status, 200);
 	CHECK(strstr(longc.r.body, "\"finish_reason\":\"length\"") != NULL);
 	CHECK(strstr(longc.r.body, "data: [DONE]") != NULL);
-	CHECK(metric(&s, "sam_queue_rejections_total{model=\"main\"}") == busy);
+	CHECK(api_metric(&s, "sam_queue_rejections_total{model=\"main\"}") == busy);
 	CHECK(wait_int(&s, "queue_depth", 0, 5));
 	CHECK(wait_int(&s, "active_generations", 0, 5));
 	for (int i = 0; i < 6; i++) api_resp_free(&c[i].r);
@@ -218,8 +208,8 @@ TEST(api_memory_pressure_levels)
 	CHECK(strstr(jstr(j, "small_model.path"), "stories260K-q8_0.gguf") != NULL);
 	CHECK(jint(j, "small_model.tokens_generated") >= 3);
 	json_decref(j);
-	CHECK(metric(&s, "sam_tokens_generated_total{model=\"small\"}") >= 3);
-	CHECK(metric(&s, "sam_resource_level") == 1);
+	CHECK(api_metric(&s, "sam_tokens_generated_total{model=\"small\"}") >= 3);
+	CHECK(api_metric(&s, "sam_resource_level") == 1);
 
 	/* CRITICAL: no generation at all, but the service lives */
 	set_mem(&s, mem, "500\n", "critical");
@@ -281,7 +271,7 @@ TEST(api_client_disconnect_cancels)
 	api_start(&s, test_model("tiny-llama.gguf"), (const char *[]){ "--slots", "1", "-t", "1", "-c", "4096", NULL },
 		  (const char *[]){ MEM_OK, NULL });
 	const char *wait_count = "sam_engine_wait_seconds_count{model=\"main\"}";
-	double waits0 = metric(&s, wait_count);
+	double waits0 = api_metric(&s, wait_count);
 	CHECK(waits0 == 0);
 
 	/* a stream that would run for 4000 tokens: read one event, then hang up */
@@ -306,7 +296,7 @@ TEST(api_client_disconnect_cancels)
 	st = status(&s);
 	CHECK_INT(jint(st, "model.tokens_generated"), gen); /* nothing runs any more */
 	json_decref(st);
-	CHECK(metric(&s, wait_count) == waits0 + 2);
+	CHECK(api_metric(&s, wait_count) == waits0 + 2);
 
 	/* the same for a client of a non-streamed answer that gives up waiting */
 	api_request(&s, "POST", "/v1/chat/completions",
@@ -323,7 +313,7 @@ TEST(api_client_disconnect_cancels)
 	CHECKF(jint(st, "model.tokens_generated") < gen + 2000, "the abandoned answer went on generating (%lld tokens)",
 	       jint(st, "model.tokens_generated") - gen);
 	json_decref(st);
-	CHECK(metric(&s, wait_count) == waits0 + 4);
+	CHECK(api_metric(&s, wait_count) == waits0 + 4);
 	api_stop(&s);
 }
 
@@ -430,7 +420,7 @@ TEST(api_queued_client_that_leaves_is_dropped)
 	api_post(&s, "/api/query", "{\"query\":\"Hi\",\"max_tokens\":5,\"temperature\":0}", &a.r);
 	CHECKF(a.r.status == 200 && a.r.secs < 5, "status %ld after %.1f s", a.r.status, a.r.secs);
 	/* only the first and the last were ever admitted */
-	CHECK(metric(&s, "sam_engine_wait_seconds_count{model=\"main\"}") == 2);
+	CHECK(api_metric(&s, "sam_engine_wait_seconds_count{model=\"main\"}") == 2);
 	for (int i = 0; i < 2; i++) api_resp_free(&b[i].r);
 	api_resp_free(&a.r);
 	api_stop(&s);
