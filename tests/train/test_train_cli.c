@@ -21,23 +21,7 @@
 #include "learn/learn_util.h"
 #include "sam/db.h"
 #include "test.h"
-
-static const char *names[] = { "Zorp", "Mila", "Quen", "Tobi", "Rax" };
-static const char *things[] = { "purple kite", "silver boat", "tiny drum", "green hat" };
-
-static void write_stories(const char *path, int n, int offset)
-{
-	FILE *f = fopen(path, "w");
-	CHECK(f != NULL);
-	for (int i = 0; i < n; i++) {
-		int a = (i + offset) % 5, b = (i * 3 + offset) % 4;
-		fprintf(f,
-			"{\"text\":\"%s had a %s. Every day %s took the %s to the river and sang. "
-			"The %s was happy and %s was happy too.\"}\n",
-			names[a], things[b], names[a], things[b], things[b], names[a]);
-	}
-	fclose(f);
-}
+#include "train/stories.h"
 
 /* A data directory with train.jsonl and valid.jsonl. */
 static const char *data_dir(const char *name)
@@ -49,9 +33,9 @@ static const char *data_dir(const char *name)
 	mkdir(d, 0755);
 	char p[700];
 	snprintf(p, sizeof p, "%s/train.jsonl", d);
-	write_stories(p, 30, 0);
+	stories_write(p, 30, 0, 5);
 	snprintf(p, sizeof p, "%s/valid.jsonl", d);
-	write_stories(p, 5, 2);
+	stories_write(p, 5, 2, 5);
 	return d;
 }
 
@@ -331,29 +315,42 @@ TEST(train_cli_one_trainer_at_a_time)
 	CHECK_INT(wait_exit(pid, 30), 4);
 }
 
-/* The whole path a user takes: examples in, `sam train`, adapter deployed, `sam run` changed. */
-TEST(train_cli_deploys_an_adapter_that_moves_the_model_to_the_data)
+/* A SAM_HOME of the test's, training the stories260K model, with 60 stories added as examples. */
+static const char *home_with_stories(void)
 {
 	const char *home = learn_test_home();
 	setenv("SAM_MODEL", test_model("stories260K.gguf"), 1);
 	char file[700];
 	snprintf(file, sizeof file, "%s/stories.jsonl", test_tmpdir());
-	write_stories(file, 60, 0);
+	stories_write(file, 60, 0, 5);
 	struct test_proc p;
 	test_run_sam(&p, 30, "learn", "add", file, NULL);
 	CHECK_INT(p.status, 0);
 	test_proc_free(&p);
+	return home;
+}
+
+/* The path of home's adapters/current link, and the id of the adapter it names (there must be one). */
+static void current_adapter(const char *home, char *link, size_t link_cap, char *id, size_t id_cap)
+{
+	snprintf(link, link_cap, "%s/adapters/current", home);
+	ssize_t n = readlink(link, id, id_cap - 1);
+	CHECKF(n > 5 && !memcmp(id + n - 5, ".gguf", 5), "%s: no adapter link", link);
+	id[n - 5] = '\0';
+}
+
+/* The whole path a user takes: examples in, `sam train`, adapter deployed, `sam run` changed. */
+TEST(train_cli_deploys_an_adapter_that_moves_the_model_to_the_data)
+{
+	const char *home = home_with_stories();
+	struct test_proc p;
 	test_run_sam(&p, 300, "train", "--rank", "4", "--lr", "5e-3", "--epochs", "3", "--ctx", "64",
 		     "--valid-fraction", "0.2", NULL);
 	CHECKF(p.status == 0, "sam train: %d %s %s", p.status, p.out, p.err);
 	CHECKF(strstr(p.out, "deployed: validation loss") != NULL, "%s", p.out);
 	test_proc_free(&p);
-	char cur[700];
-	snprintf(cur, sizeof cur, "%s/adapters/current", home);
-	char target[256];
-	ssize_t n = readlink(cur, target, sizeof target - 1);
-	CHECK(n > 5);
-	target[n] = '\0';
+	char cur[700], id[256];
+	current_adapter(home, cur, sizeof cur, id, sizeof id);
 	struct sam_db *db;
 	struct sam_error err = { 0 };
 	CHECK(!sam_db_open(&db, NULL, &err));
@@ -380,15 +377,8 @@ TEST(train_cli_deploys_an_adapter_that_moves_the_model_to_the_data)
 /* A run that deploys while the api serves: the api reloads, and its answers change. */
 TEST(train_cli_deploys_into_the_running_api)
 {
-	const char *home = learn_test_home();
-	setenv("SAM_MODEL", test_model("stories260K.gguf"), 1);
-	char file[700];
-	snprintf(file, sizeof file, "%s/stories.jsonl", test_tmpdir());
-	write_stories(file, 60, 0);
+	const char *home = home_with_stories();
 	struct test_proc p;
-	test_run_sam(&p, 30, "learn", "add", file, NULL);
-	CHECK_INT(p.status, 0);
-	test_proc_free(&p);
 	struct api_server s;
 	api_start(&s, NULL, NULL, NULL);
 	const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":60,\"temperature\":0}";
@@ -402,10 +392,7 @@ TEST(train_cli_deploys_into_the_running_api)
 	CHECKF(p.status == 0 && strstr(p.out, "the api reloaded it"), "sam train: %d %s %s", p.status, p.out, p.err);
 	test_proc_free(&p);
 	char cur[700], target[256];
-	snprintf(cur, sizeof cur, "%s/adapters/current", home);
-	ssize_t n = readlink(cur, target, sizeof target - 1);
-	CHECK(n > 5);
-	target[n - 5] = '\0'; /* the id: without ".gguf" */
+	current_adapter(home, cur, sizeof cur, target, sizeof target);
 	json_t *ad = api_get_json(&s, "/api/adapters");
 	CHECKF(jstr(ad, "loaded.id") && !strcmp(jstr(ad, "loaded.id"), target), "loaded %s, current %s",
 	       jstr(ad, "loaded.id") ? jstr(ad, "loaded.id") : "(none)", target);

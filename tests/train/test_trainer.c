@@ -17,24 +17,7 @@
 #include "sam/model.h"
 #include "test.h"
 #include "train/data.h"
-
-static const char *names[] = { "Zorp", "Mila", "Quen", "Tobi" };
-static const char *things[] = { "purple kite", "silver boat", "tiny drum", "green hat" };
-
-/* Stories of one odd pattern the base model has never seen. */
-static void write_set(const char *path, int n, int offset)
-{
-	FILE *f = fopen(path, "w");
-	CHECK(f != NULL);
-	for (int i = 0; i < n; i++) {
-		int a = (i + offset) % 4, b = (i * 3 + offset) % 4;
-		fprintf(f,
-			"{\"text\":\"%s had a %s. Every day %s took the %s to the river and sang. "
-			"The %s was happy and %s was happy too.\"}\n",
-			names[a], things[b], names[a], things[b], things[b], names[a]);
-	}
-	fclose(f);
-}
+#include "train/stories.h"
 
 static const char *make_data(void)
 {
@@ -43,9 +26,9 @@ static const char *make_data(void)
 	mkdir(dir, 0755);
 	char p[600];
 	snprintf(p, sizeof p, "%s/train.jsonl", dir);
-	write_set(p, 24, 0);
+	stories_write(p, 24, 0, 4);
 	snprintf(p, sizeof p, "%s/valid.jsonl", dir);
-	write_set(p, 6, 1);
+	stories_write(p, 6, 1, 4);
 	return dir;
 }
 
