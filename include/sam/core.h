@@ -30,6 +30,7 @@ enum sam_status {
 	SAM_ERANGE = -7,       /* a value is outside the allowed range */
 	SAM_EBUSY = -8,        /* held by someone else (a lock); try again later */
 	SAM_ESTOPPED = -9,     /* stopped on request (a signal, a control file); resumable */
+	SAM_ECONFLICT = -10,   /* not allowed in the object's present state (approving twice) */
 };
 
 /* Human-readable detail of the last failure of a call that took it. */

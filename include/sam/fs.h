@@ -42,4 +42,16 @@ int sam_write_all(int fd, const void *buf, size_t len);
 /* Replace path with data atomically. */
 int sam_write_file_atomic(const char *path, const void *data, size_t len, struct sam_error *err);
 
+/*
+ * The file a program name runs, as exec would find it but decided before
+ * forking (a child of a threaded process may only make async-signal-safe
+ * calls): prog itself when it contains '/', else the first executable
+ * regular file of that name in $PATH (default /usr/local/bin:/usr/bin:/bin).
+ * -1 with errno ENOENT (not found) or ENAMETOOLONG when it does not fit cap.
+ */
+int sam_find_program(const char *prog, char *out, size_t cap);
+/* pipe(2) whose ends are close-on-exec from the start (atomically where the system can), so no
+ * other thread's child inherits them. -1 with errno on failure. */
+int sam_pipe_cloexec(int fd[2]);
+
 #endif

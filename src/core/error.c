@@ -17,6 +17,7 @@ const char *sam_strerror(int code)
 	case SAM_ERANGE: return "out of range";
 	case SAM_EBUSY: return "busy";
 	case SAM_ESTOPPED: return "stopped";
+	case SAM_ECONFLICT: return "conflict";
 	}
 	return "unknown error";
 }

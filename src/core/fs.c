@@ -1,6 +1,8 @@
 /* fs.c - SAM_HOME paths and durable file operations (see fs.h). */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,4 +199,43 @@ int sam_write_file_atomic(const char *path, const void *data, size_t len, struct
 		return rc;
 	}
 	return sam_afile_commit(&af, err);
+}
+
+static bool runnable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+int sam_find_program(const char *prog, char *out, size_t cap)
+{
+	if (strchr(prog, '/')) {
+		if ((size_t)snprintf(out, cap, "%s", prog) >= cap) return errno = ENAMETOOLONG, -1;
+		if (runnable(out)) return 0;
+		errno = access(out, F_OK) == 0 ? EACCES : ENOENT;
+		return -1;
+	}
+	const char *path = getenv("PATH");
+	if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *d = path; *d;) {
+		size_t len = strcspn(d, ":");
+		int k = snprintf(out, cap, "%.*s/%s", (int)len, len ? d : ".", prog);
+		if (k > 0 && (size_t)k < cap && runnable(out)) return 0;
+		d += len;
+		if (*d) d++;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+int sam_pipe_cloexec(int fd[2])
+{
+#ifdef __linux__
+	return pipe2(fd, O_CLOEXEC);
+#else
+	if (pipe(fd)) return -1;
+	fcntl(fd[0], F_SETFD, FD_CLOEXEC);
+	fcntl(fd[1], F_SETFD, FD_CLOEXEC);
+	return 0;
+#endif
 }

@@ -92,12 +92,30 @@
 	"CREATE TABLE curriculum_streams(stream INTEGER PRIMARY KEY, task_id INTEGER,"                  \
 	" failures INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0, updated REAL NOT NULL);"
 
+/*
+ * The approval queue (approvals.h): proposals and their audit trail, one
+ * row per transition (from_status NULL for the proposal itself).
+ */
+#define MIGRATION_6                                                                                  \
+	"CREATE TABLE approvals(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, title TEXT NOT NULL,"        \
+	" payload TEXT NOT NULL, proposer TEXT NOT NULL,"                                               \
+	" status TEXT NOT NULL CHECK(status IN"                                                         \
+	" ('pending','approved','rejected','expired','executed','failed')),"                            \
+	" created REAL NOT NULL, expires REAL, updated REAL NOT NULL, result TEXT);"                    \
+	"CREATE INDEX approvals_status ON approvals(status, id);"                                       \
+	"CREATE TABLE approval_audit(seq INTEGER PRIMARY KEY,"                                          \
+	" approval_id INTEGER NOT NULL REFERENCES approvals(id), time REAL NOT NULL,"                   \
+	" from_status TEXT, to_status TEXT NOT NULL, actor TEXT NOT NULL,"                              \
+	" reason TEXT NOT NULL DEFAULT '', detail TEXT);"                                               \
+	"CREATE INDEX approval_audit_approval ON approval_audit(approval_id, seq);"
+
 static const char *const migrations[] = {
 	MIGRATION_1, /* 1: sessions, messages, events */
 	MIGRATION_2, /* 2: examples, files */
 	MIGRATION_3, /* 3: training_runs */
 	MIGRATION_4, /* 4: feedback, curriculum_tasks, curriculum_attempts, curriculum_streams */
 	MIGRATION_5, /* 5: training_runs: 'stopped', steps, note */
+	MIGRATION_6, /* 6: approvals, approval_audit */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -48,13 +48,6 @@ int sup_fd_nonblock(int fd)
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static int cloexec_pipe(int p[2])
-{
-	if (pipe(p)) return -1;
-	fcntl(p[0], F_SETFD, FD_CLOEXEC);
-	fcntl(p[1], F_SETFD, FD_CLOEXEC);
-	return 0;
-}
 
 /* The environment of a service: ours without the systemd and SAM_ variables meant for us, plus its own. */
 static char **child_env(const struct sup_service *s)
@@ -81,36 +74,16 @@ static char **child_env(const struct sup_service *s)
 	return env;
 }
 
-/* argv0 as a path: as it is with a '/', else the first executable of that name in $PATH. */
-static int resolve_program(const char *argv0, char *out, size_t cap)
-{
-	if (strchr(argv0, '/')) {
-		snprintf(out, cap, "%s", argv0);
-		return access(out, X_OK) == 0 ? 0 : -1;
-	}
-	const char *path = getenv("PATH");
-	if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t l = strcspn(path, ":");
-		snprintf(out, cap, "%.*s/%s", (int)l, l ? path : ".", argv0);
-		if (access(out, X_OK) == 0) return 0;
-		path += l;
-		if (*path == ':') path++;
-	}
-	errno = ENOENT;
-	return -1;
-}
-
 int sup_spawn(const struct sup *d, const struct sup_service *s, struct sup_spawn *sp, struct sam_error *err)
 {
 	(void)d;
 	char prog[PATH_MAX];
-	if (resolve_program(s->argv[0], prog, sizeof prog))
+	if (sam_find_program(s->argv[0], prog, sizeof prog))
 		return sam_errorf(err, SAM_EIO, "cannot execute %s: %s", s->argv[0], strerror(errno));
 	int out[2] = { -1, -1 }, nt[2] = { -1, -1 }, ex[2] = { -1, -1 };
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0 || cloexec_pipe(out) || cloexec_pipe(ex) ||
-	    (s->ready_kind == SUP_READY_NOTIFY && cloexec_pipe(nt))) {
+	if (devnull < 0 || sam_pipe_cloexec(out) || sam_pipe_cloexec(ex) ||
+	    (s->ready_kind == SUP_READY_NOTIFY && sam_pipe_cloexec(nt))) {
 		int e = errno;
 		for (int i = 0; i < 2; i++) {
 			if (out[i] >= 0) close(out[i]);
