@@ -36,6 +36,11 @@ struct http_route {
 
 struct http_opts {
 	size_t max_body;      /* bytes; larger bodies get 413 (default 1 MiB) */
+	/*
+	 * The cap for requests to route rt when it is not max_body (return 0
+	 * for max_body), e.g. for uploads. Asked before the body is read.
+	 */
+	size_t (*route_max_body)(const struct http_route *rt, void *ud);
 	int conn_limit;       /* simultaneous connections (default 256) */
 	int idle_timeout_s;   /* keep-alive idle timeout (default 60) */
 	/* Called before dispatch for every request; return false after responding (e.g. 401). */
@@ -70,6 +75,8 @@ void http_respond(struct http_req *r, int status, const char *content_type, cons
 void http_respond_json(struct http_req *r, int status, json_t *j);
 /* {"error": {"message": ..., "type": ..., "code": status}} */
 void http_error(struct http_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* That body as a new object (e.g. for an SSE "error" event). Caller decrefs. */
+json_t *http_error_body(int status, const char *msg);
 
 /*
  * A streamed body. fn fills buf (up to max bytes) and returns the count;

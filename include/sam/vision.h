@@ -22,6 +22,7 @@
  *   SAM_ERANGE  413  too many bytes or pixels
  *   SAM_EBUSY   403  path outside the allowed directories, or with ".."
  *   SAM_ENOTFOUND 404 path (inside an allowed directory) does not exist
+ *   SAM_ENOMEM, SAM_EUNSUPPORTED 503  out of memory; leptonica/tesseract not installed
  *   other       500
  */
 #ifndef SAM_VISION_H
@@ -54,8 +55,13 @@ int sam_vision_conf_load(struct sam_vision_conf *vc, const struct sam_conf *conf
 struct sam_image;
 
 /*
- * Check data against vc's limits, read its header, then decode it. On 0,
- * *out is the image (caller frees). data is not kept.
+ * Check data against vc's limits and read its header (format, size), all
+ * without decoding: what can be known about an image at once.
+ */
+int sam_image_check(const struct sam_vision_conf *vc, const void *data, size_t len, struct sam_error *err);
+/*
+ * sam_image_check, then decode data. On 0, *out is the image (caller
+ * frees). data is not kept.
  */
 int sam_image_decode(const struct sam_vision_conf *vc, const void *data, size_t len, struct sam_image **out,
 		     struct sam_error *err);
@@ -94,16 +100,76 @@ char *sam_base64_encode(const void *data, size_t len);
 int sam_vision_read_path(const struct sam_vision_conf *vc, const char *path, unsigned char **data, size_t *len,
 			 struct sam_error *err);
 
+/*
+ * The request body a server must accept for images up to vc->max_bytes:
+ * base64 is 4/3 of the image, plus room for the JSON around it.
+ */
+size_t sam_vision_max_body(const struct sam_vision_conf *vc);
+
 /* The tasks. */
 enum sam_vision_task { SAM_VISION_OCR, SAM_VISION_ANALYZE, SAM_VISION_DESCRIBE };
+/* "ocr", "analyze", "describe" (which "ask" is too). */
+const char *sam_vision_task_name(enum sam_vision_task t);
+
+/* The stages of a job, in the order they run. */
+enum sam_vision_stage { SAM_VISION_DECODING, SAM_VISION_ANALYZING, SAM_VISION_READING, SAM_VISION_DONE };
 
 /*
- * A whole request, as the service and the api's fallback serve it.
- * body: a JSON object {"image": base64 | "path": ..., "task"?, "lang"?,
- * "prompt"?}, or (raw true) the image bytes themselves, with task and lang
- * from the query (task_q / lang_q, NULL for defaults). task "ocr" (default),
- * "analyze", or "describe"/"ask" (both: analysis and OCR). On 0, *out is
- * {task, image: {analysis}, ocr?: {...}, seconds}. Caller decrefs.
+ * One request, checked, then run a stage at a time so a caller can report
+ * progress between stages (the api's /api/vision/stream). Fill it with
+ * sam_vision_job_json or sam_vision_job_raw, call sam_vision_job_step
+ * until stage is SAM_VISION_DONE, take sam_vision_job_result, and always
+ * sam_vision_job_free. The fields are read-only for callers.
+ */
+struct sam_vision_job {
+	enum sam_vision_task task;
+	char lang[32];               /* OCR language */
+	const unsigned char *data;   /* the encoded image: own (base64, path) or the caller's (raw); NULL once done */
+	size_t len;
+	unsigned char *own;          /* data when it is ours */
+	enum sam_vision_stage stage; /* the next one to run */
+	struct sam_image *im;        /* after decoding */
+	json_t *res;                 /* the result so far */
+	double t0;
+};
+
+/*
+ * A JSON request {"image": base64 | "path": ..., "task"?, "lang"?} (other
+ * fields, such as "prompt", are the caller's). task "ocr" (default),
+ * "analyze", or "describe"/"ask" (both: analysis and OCR). The image is
+ * decoded from base64 or read from the path, and checked (sam_image_check)
+ * now, so all but decoding errors come here. req is not kept. Free the job
+ * also when this fails.
+ */
+int sam_vision_job_json(struct sam_vision_job *job, const struct sam_vision_conf *vc, json_t *req,
+			struct sam_error *err);
+/* A raw image body with task and lang from a query (NULL: defaults), checked. data is borrowed: keep it alive. */
+int sam_vision_job_raw(struct sam_vision_job *job, const struct sam_vision_conf *vc, const void *data, size_t len,
+		       const char *task, const char *lang, struct sam_error *err);
+/* Run the stage job->stage names, then move on to the next one the task needs. */
+int sam_vision_job_step(struct sam_vision_job *job, const struct sam_vision_conf *vc, struct sam_error *err);
+/*
+ * What is known as the next stage begins, for a progress report: {"stage":
+ * "decoding", "bytes"}, {"stage": "analyzing", "width", "height",
+ * "format"}, {"stage": "ocr", "lang", "width", "height"}. NULL when done.
+ */
+json_t *sam_vision_job_progress(const struct sam_vision_job *job);
+/* When done: {task, image: {analysis}, ocr?: {...}, seconds} (the job's; caller decrefs). */
+json_t *sam_vision_job_result(struct sam_vision_job *job);
+void sam_vision_job_free(struct sam_vision_job *job);
+
+/*
+ * Is a request body JSON (else: the raw image)? When Content-Type says
+ * application/json or nothing, or the body begins with '{', which no
+ * image format does (so `curl -d '{...}'`, sent as a form, still works).
+ */
+bool sam_vision_body_is_json(const char *content_type, const char *body, size_t len);
+
+/*
+ * A whole request, as the service and the api's fallback serve it: body
+ * is JSON (as sam_vision_job_json) or, raw true, the image bytes with task
+ * and lang from the query (task_q / lang_q, NULL for defaults). On 0, *out
+ * is the job's result. Caller decrefs.
  */
 int sam_vision_process(const struct sam_vision_conf *vc, const char *body, size_t len, bool raw, const char *task_q,
 		       const char *lang_q, json_t **out, struct sam_error *err);
@@ -112,9 +178,23 @@ int sam_vision_process(const struct sam_vision_conf *vc, const char *body, size_
 int sam_vision_status(int rc);
 
 /*
- * The prompt for the LLM that answers question (NULL: "Describe this
- * image.") about the image whose process result is res. malloc'd.
+ * The prompt for the LLM that answers question (NULL or "": "Describe
+ * this image.") about the image whose result is res, with the first
+ * keep_words words of its OCR text (SIZE_MAX: all); a cut is marked
+ * "[... N more words]". malloc'd.
  */
-char *sam_vision_prompt(json_t *res, const char *question);
+char *sam_vision_prompt(json_t *res, const char *question, size_t keep_words);
+/* Words in res's OCR text (runs of non-space characters). */
+size_t sam_vision_ocr_words(json_t *res);
+
+/*
+ * The longest such prompt that fits: fits(prompt, ud) answers 1 (fits), 0
+ * (too long) or a negative SAM_E* code (passed on). The OCR text is cut
+ * after a whole word, as late as fits allows. On 0, *out (malloc'd) holds
+ * *kept of the text's *words words. SAM_ERANGE when even the prompt
+ * without any OCR text does not fit.
+ */
+int sam_vision_prompt_fit(json_t *res, const char *question, int (*fits)(const char *prompt, void *ud), void *ud,
+			  char **out, size_t *words, size_t *kept);
 
 #endif

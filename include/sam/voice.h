@@ -7,9 +7,11 @@
  * process and serialises every synthesis behind one mutex. Synthesis is
  * deterministic per process history: the first utterance of a fresh
  * process gives the same bytes for the same input in every process, but
- * espeak-ng keeps waveform state between utterances, so repeating an input
- * in one process can differ by a few samples (a re-initialisation per
- * utterance hangs libespeak-ng 1.51). The cache makes repeats identical.
+ * espeak-ng keeps internal state between utterances, so repeating an input
+ * in one process gives different bytes (about 3% longer the second time,
+ * most samples different; the same with libespeak-ng called directly, so
+ * not state of ours; a re-initialisation per utterance hangs libespeak-ng
+ * 1.51). The cache, keyed by the inputs, makes repeats identical.
  *
  * The cache is one file per key, $SAM_HOME/cache/voice/<sha256>.wav,
  * written atomically (temporary name + rename). A hit bumps the file's

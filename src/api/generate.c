@@ -186,25 +186,33 @@ int32_t *gen_chat_prompt(struct api *a, struct http_req *r, struct api_engine *e
 	}
 }
 
-struct gen_req *gen_submit(struct api *a, struct http_req *r, struct api_engine *e, const int32_t *prompt, int n,
-			   const struct gen_opts *o)
+int gen_try_submit(struct api *a, struct api_engine *e, const int32_t *prompt, int n, const struct gen_opts *o,
+		   struct gen_req **out, int *retry_after, struct sam_error *err)
 {
 	struct gen_params p = { .max_tokens = api_cap_tokens(a, o->max_tokens), .sp = o->sp, .n_stop = o->n_stop,
 				.timeout_s = a->timeout_s };
 	for (int i = 0; i < o->n_stop; i++) p.stop[i] = o->stop[i];
 	for (int i = 0; i < o->n_stop_ids; i++) p.stop_ids[p.n_stop_ids++] = o->stop_ids[i];
+	*retry_after = 0;
+	int rc = engine_submit(e, prompt, n, &p, out, err);
+	if (rc == SAM_EUNSUPPORTED) {
+		*retry_after = 2;
+		sam_errorf(err, rc, "too many requests are waiting");
+		return 503;
+	}
+	return rc ? rc == SAM_ENOMEM ? 503 : 400 : 0;
+}
+
+struct gen_req *gen_submit(struct api *a, struct http_req *r, struct api_engine *e, const int32_t *prompt, int n,
+			   const struct gen_opts *o)
+{
 	struct gen_req *g;
 	struct sam_error err;
-	int rc = engine_submit(e, prompt, n, &p, &g, &err);
-	if (rc == SAM_EUNSUPPORTED) {
-		api_busy(r, 2, "too many requests are waiting");
-		return NULL;
-	}
-	if (rc) {
-		http_error(r, rc == SAM_ENOMEM ? 503 : 400, "%s", err.msg);
-		return NULL;
-	}
-	return g;
+	int retry, status = gen_try_submit(a, e, prompt, n, o, &g, &retry, &err);
+	if (!status) return g;
+	if (retry) api_busy(r, retry, err.msg);
+	else http_error(r, status, "%s", err.msg);
+	return NULL;
 }
 
 char *gen_collect(struct api_engine *e, struct gen_req *g, struct http_req *r, bool *gone)
@@ -418,9 +426,8 @@ static void on_end(struct sse_stream *s)
 	s->ended = true;
 }
 
-static ssize_t sse_read(void *cls, char *buf, size_t max)
+ssize_t gen_stream_read(struct sse_stream *s, char *buf, size_t max)
 {
-	struct sse_stream *s = cls;
 	if (s->out_off == s->out.n) {
 		s->out.n = s->out_off = 0;
 		if (s->ended) return -1;
@@ -447,9 +454,8 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
-static void sse_done(void *cls, bool client_gone)
+void gen_stream_close(struct sse_stream *s, bool client_gone)
 {
-	struct sse_stream *s = cls;
 	if (!s->ended || client_gone) gen_cancel(s->e, s->g); /* frees the slot at the next step */
 	gen_release(s->e, s->g);
 	json_decref(s->meta);
@@ -462,8 +468,9 @@ static void sse_done(void *cls, bool client_gone)
 	free(s);
 }
 
-void gen_stream(struct api *a, struct http_req *r, struct api_engine *e, struct gen_req *g, enum sse_kind kind,
-		json_t *meta, bool include_usage, sse_finish_fn on_finish, void *user, void (*free_user)(void *))
+struct sse_stream *gen_stream_open(struct api *a, struct api_engine *e, struct gen_req *g, enum sse_kind kind,
+				   json_t *meta, bool include_usage, sse_finish_fn on_finish, void *user,
+				   void (*free_user)(void *))
 {
 	struct sse_stream *s = xcalloc(1, sizeof *s);
 	s->a = a;
@@ -475,5 +482,15 @@ void gen_stream(struct api *a, struct http_req *r, struct api_engine *e, struct 
 	s->on_finish = on_finish;
 	s->user = user;
 	s->free_user = free_user;
+	return s;
+}
+
+static ssize_t sse_read(void *cls, char *buf, size_t max) { return gen_stream_read(cls, buf, max); }
+static void sse_done(void *cls, bool client_gone) { gen_stream_close(cls, client_gone); }
+
+void gen_stream(struct api *a, struct http_req *r, struct api_engine *e, struct gen_req *g, enum sse_kind kind,
+		json_t *meta, bool include_usage, sse_finish_fn on_finish, void *user, void (*free_user)(void *))
+{
+	struct sse_stream *s = gen_stream_open(a, e, g, kind, meta, include_usage, on_finish, user, free_user);
 	http_respond_stream(r, 200, "text/event-stream", sse_read, s, sse_done);
 }

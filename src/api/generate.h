@@ -39,6 +39,13 @@ int32_t *gen_chat_prompt(struct api *a, struct http_req *r, struct api_engine *e
 int32_t *gen_text_prompt(struct api *a, struct http_req *r, struct api_engine *e, const char *text, int *max_tokens,
 			 int *n_out);
 
+/*
+ * Submit without responding (for a stream already under way): 0 with *out,
+ * or the HTTP status of the failure with the reason in err; *retry_after
+ * is non-zero when the api is busy (then err holds api_busy's reason).
+ */
+int gen_try_submit(struct api *a, struct api_engine *e, const int32_t *prompt, int n, const struct gen_opts *o,
+		   struct gen_req **out, int *retry_after, struct sam_error *err);
 /* Submit; on failure responds (503 queue full, 400 too long) and returns NULL. */
 struct gen_req *gen_submit(struct api *a, struct http_req *r, struct api_engine *e, const int32_t *prompt, int n,
 			   const struct gen_opts *o);
@@ -70,6 +77,17 @@ typedef void (*sse_finish_fn)(struct api *a, void *user, const char *text, int f
  */
 void gen_stream(struct api *a, struct http_req *r, struct api_engine *e, struct gen_req *g, enum sse_kind kind,
 		json_t *meta, bool include_usage, sse_finish_fn on_finish, void *user, void (*free_user)(void *));
+
+/*
+ * The same stream, without responding: for a handler whose own stream goes
+ * on with the answer (h_vision.c). gen_stream_read is its http_stream_fn
+ * and gen_stream_close its done callback (called exactly once).
+ */
+struct sse_stream *gen_stream_open(struct api *a, struct api_engine *e, struct gen_req *g, enum sse_kind kind,
+				   json_t *meta, bool include_usage, sse_finish_fn on_finish, void *user,
+				   void (*free_user)(void *));
+ssize_t gen_stream_read(struct sse_stream *s, char *buf, size_t max);
+void gen_stream_close(struct sse_stream *s, bool client_gone);
 
 /* The model's public id (file name without directory and .gguf). Static storage in e. */
 const char *gen_model_id(struct api_engine *e, char *buf, size_t cap);

@@ -85,13 +85,14 @@ int cmd_see(int argc, char **argv)
 	int crc = sam_client_json(&cl, "/api/vision/process", req, &res, &err);
 	if (crc && cl.unreachable && !ask) {
 		/* no api: the same library, here */
-		char *text = json_dumps(req, JSON_COMPACT);
-		crc = sam_vision_process(&vc, text, strlen(text), false, NULL, NULL, &res, &err);
-		free(text);
+		crc = sam_vision_process(&vc, data, len, true, task, lang, &res, &err);
 		if (!crc) json_object_set_new(res, "served_by", json_string("sam see"));
 	}
 	if (crc) {
-		fprintf(stderr, "sam see: %s\n", err.msg);
+		if (ask && cl.unreachable)
+			fprintf(stderr, "sam see: --ask needs the api (its model answers): %s\n", err.msg);
+		else
+			fprintf(stderr, "sam see: %s: %s\n", file, err.msg);
 		goto out;
 	}
 	if (as_json) {
@@ -101,6 +102,10 @@ int cmd_see(int argc, char **argv)
 	} else if (ask) {
 		const char *a = json_string_value(json_object_get(res, "answer"));
 		printf("%s\n", a ? a : "");
+		if (json_is_true(json_object_get(res, "ocr_truncated")))
+			fprintf(stderr,
+				"sam see: the image holds more text than the model's context: it read %lld of %zu words\n",
+				json_integer_value(json_object_get(res, "ocr_words_in_prompt")), sam_vision_ocr_words(res));
 	} else if (analyze) {
 		print_analysis(json_object_get(res, "image"));
 	} else {

@@ -1,7 +1,8 @@
 /*
  * cmd_speak.c - `sam speak TEXT [-o OUT.wav]`: text to speech in this
  * process (voice.h, with the shared disk cache). Without -o the WAV goes
- * to stdout, unless stdout is a terminal.
+ * to stdout, unless stdout is a terminal. `sam speak --voices` lists the
+ * voices, so a user told a voice is unknown can find the right name.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,6 +15,34 @@
 #include "sam/fs.h"
 #include "sam/voice.h"
 
+static int list_voices(void)
+{
+	struct sam_error err = { 0 };
+	json_t *list = sam_voice_list(&err), *v;
+	if (!list) {
+		fprintf(stderr, "sam speak: %s\n", err.msg);
+		return 1;
+	}
+	size_t i;
+	printf("%-20s %-28s %s\n", "VOICE", "NAME", "LANGUAGES");
+	json_array_foreach(list, i, v)
+	{
+		char langs[256] = "";
+		json_t *l;
+		size_t k;
+		json_array_foreach(json_object_get(v, "languages"), k, l)
+		{
+			size_t n = strlen(langs);
+			snprintf(langs + n, sizeof langs - n, "%s%s", k ? " " : "", json_string_value(l));
+		}
+		const char *id = json_string_value(json_object_get(v, "identifier"));
+		const char *name = json_string_value(json_object_get(v, "name"));
+		printf("%-20s %-28s %s\n", id ? id : "-", name ? name : "-", langs);
+	}
+	json_decref(list);
+	return 0;
+}
+
 int cmd_speak(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("speak");
@@ -24,7 +53,9 @@ int cmd_speak(int argc, char **argv)
 					    { "voice", required_argument, NULL, 'v' },
 					    { "speed", required_argument, NULL, 's' },
 					    { "pitch", required_argument, NULL, 'P' },
+					    { "voices", no_argument, NULL, 'V' },
 					    { 0 } };
+	bool voices = false;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -32,6 +63,7 @@ int cmd_speak(int argc, char **argv)
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'v': voice = optarg; break;
+		case 'V': voices = true; break;
 		case 's':
 			if (!cli_parse_int(optarg, SAM_VOICE_SPEED_MIN, SAM_VOICE_SPEED_MAX, &speed))
 				return cli_usage_error(cmd, "--speed: expected %d..%d", SAM_VOICE_SPEED_MIN,
@@ -46,6 +78,7 @@ int cmd_speak(int argc, char **argv)
 		default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (voices) return argc == optind ? list_voices() : cli_usage_error(cmd, "--voices takes no TEXT");
 	if (argc - optind != 1) return cli_usage_error(cmd, "expected one TEXT argument (quote it)");
 	if (!out && isatty(STDOUT_FILENO))
 		return cli_usage_error(cmd, "stdout is a terminal: give -o OUT.wav, or redirect stdout");
@@ -72,7 +105,7 @@ int cmd_speak(int argc, char **argv)
 	}
 	if (out) {
 		if (sam_write_file_atomic(out, wav, len, &err)) {
-			fprintf(stderr, "sam speak: %s\n", err.msg);
+			fprintf(stderr, "sam speak: cannot write %s (%s)\n", out, err.msg);
 			goto done;
 		}
 		fprintf(stderr, "sam speak: wrote %s (%.2f s of audio%s)\n", out, sam_voice_wav_seconds(wav, len),

@@ -40,8 +40,6 @@ static void health(struct http_req *r, void *ud)
 				    "errors", (json_int_t)atomic_load(&v->errors), "busy", (json_int_t)atomic_load(&v->busy)));
 }
 
-static bool is_json(const char *ct) { return !ct || !*ct || !strncasecmp(ct, "application/json", 16); }
-
 static void process(struct http_req *r, void *ud)
 {
 	struct visionsvc *v = ud;
@@ -56,7 +54,7 @@ static void process(struct http_req *r, void *ud)
 	}
 	json_t *res = NULL;
 	struct sam_error err = { 0 };
-	int rc = sam_vision_process(&v->vc, body ? body : "", len, !is_json(http_header(r, "Content-Type")),
+	int rc = sam_vision_process(&v->vc, body, len, !sam_vision_body_is_json(http_header(r, "Content-Type"), body, len),
 				    http_query(r, "task"), http_query(r, "lang"), &res, &err);
 	sam_gate_release(&v->res);
 	if (rc) {
@@ -95,8 +93,7 @@ int cmd_vision(int argc, char **argv)
 	static const struct http_route routes[] = { { "GET", "/health", health },
 						    { "POST", "/process", process },
 						    { NULL, NULL, NULL } };
-	/* base64 is 4/3 of the image, plus the JSON around it */
-	struct http_opts ho = { .max_body = v.vc.max_bytes / 3 * 4 + 64 * 1024 };
+	struct http_opts ho = { .max_body = sam_vision_max_body(&v.vc) };
 	if (http_start(&http, "127.0.0.1", (int)port, routes, &v, &ho, &err) ||
 	    (port_file && http_write_port_file(http, port_file, &err))) {
 		fprintf(stderr, "sam vision: %s\n", err.msg);

@@ -1,8 +1,8 @@
 /*
  * server.c - the http.h layer over libmicrohttpd, thread per connection.
- * The access handler collects the body (413 past the cap), then matches the
- * route table (404, 405 with Allow) and calls the handler, which queues
- * exactly one response.
+ * The access handler collects the body (413 past its route's cap), then
+ * matches the route table (404, 405 with Allow) and calls the handler,
+ * which queues exactly one response.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,7 +36,7 @@ struct http_req {
 	const char *method, *path, *route;
 	char *arg; /* the "*" segment */
 	char *body;
-	size_t body_len, body_cap;
+	size_t body_len, body_cap, max_body;
 	bool too_large, responded;
 	int status;
 	double t0;
@@ -123,6 +123,11 @@ static const char *error_type(int status)
 	}
 }
 
+json_t *http_error_body(int status, const char *msg)
+{
+	return json_pack("{s:{s:s, s:s, s:i}}", "error", "message", msg, "type", error_type(status), "code", status);
+}
+
 void http_error(struct http_req *r, int status, const char *fmt, ...)
 {
 	char msg[1024];
@@ -130,9 +135,7 @@ void http_error(struct http_req *r, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	json_t *j = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", msg, "type", error_type(status), "code",
-			      status);
-	http_respond_json(r, status, j);
+	http_respond_json(r, status, http_error_body(status, msg));
 }
 
 json_t *http_body_json(struct http_req *r)
@@ -235,18 +238,46 @@ static bool path_match(const char *pattern, const char *path, char **arg)
 	return *pattern == 0 && *path == 0;
 }
 
+static bool route_takes(const struct http_route *rt, const char *method)
+{
+	return !strcmp(rt->method, method) || (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"));
+}
+
+/*
+ * Set r's body cap from its route, before any of the body arrives. A
+ * route that takes more than max_body first has the client authorized,
+ * so a stranger cannot make the server store that much (false after
+ * responding).
+ */
+static bool set_body_cap(struct http_server *s, struct http_req *r)
+{
+	r->max_body = s->o.max_body;
+	if (!s->o.route_max_body) return true;
+	for (const struct http_route *rt = s->routes; rt->path; rt++) {
+		if (!path_match(rt->path, r->path, NULL) || !route_takes(rt, r->method)) continue;
+		size_t cap = s->o.route_max_body(rt, s->ud);
+		if (cap <= s->o.max_body) return true;
+		r->max_body = cap;
+		r->route = rt->path;
+		if (!s->o.authorize || s->o.authorize(r, s->ud)) return true;
+		if (!r->responded) http_error(r, 401, "unauthorized");
+		return false;
+	}
+	return true;
+}
+
 static void dispatch(struct http_req *r)
 {
 	struct http_server *s = r->srv;
 	if (r->too_large) {
-		http_error(r, 413, "request body too large (limit %zu bytes)", s->o.max_body);
+		http_error(r, 413, "request body too large (limit %zu bytes)", r->max_body);
 		return;
 	}
 	const struct http_route *hit = NULL;
 	char allow[128] = "";
 	for (const struct http_route *rt = s->routes; rt->path; rt++) {
 		if (!path_match(rt->path, r->path, NULL)) continue;
-		if (!strcmp(rt->method, r->method) || (!strcmp(r->method, "HEAD") && !strcmp(rt->method, "GET"))) {
+		if (route_takes(rt, r->method)) {
 			hit = rt;
 			break;
 		}
@@ -291,16 +322,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->route = "unmatched";
 		r->t0 = sam_now();
 		*con_cls = r;
+		if (!set_body_cap(s, r)) return MHD_YES; /* answered; the body will not be stored */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
+		if (cl && strtoull(cl, NULL, 10) > r->max_body) {
 			r->too_large = true;
 			dispatch(r); /* answer before reading the body; MHD closes the connection */
 		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!r->too_large) {
-			if (r->body_len + *upload_size > s->o.max_body) {
+		if (!r->too_large && !r->responded) {
+			if (r->body_len + *upload_size > r->max_body) {
 				r->too_large = true;
 				free(r->body);
 				r->body = NULL;
@@ -308,7 +340,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			} else {
 				if (r->body_len + *upload_size + 1 > r->body_cap) {
 					r->body_cap = (r->body_len + *upload_size + 1) * 2;
-					if (r->body_cap > s->o.max_body + 1) r->body_cap = s->o.max_body + 1;
+					if (r->body_cap > r->max_body + 1) r->body_cap = r->max_body + 1;
 					r->body = xrealloc(r->body, r->body_cap);
 				}
 				memcpy(r->body + r->body_len, upload, *upload_size);

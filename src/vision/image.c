@@ -56,27 +56,44 @@ static const char *format_name(int f)
 	}
 }
 
-int sam_image_decode(const struct sam_vision_conf *vc, const void *data, size_t len, struct sam_image **out,
-		     struct sam_error *err)
+/* The checks of sam_image_check; on 0, the header's size and the format's name. */
+static int check(const struct sam_vision_conf *vc, const void *data, size_t len, l_int32 *w, l_int32 *h,
+		 const char **name, struct sam_error *err)
 {
-	*out = NULL;
 	int rc = vision_ready(err);
 	if (rc) return rc;
 	if (len > vc->max_bytes)
 		return sam_errorf(err, SAM_ERANGE, "the image is %zu bytes; the limit is %zu ([vision] max_bytes)", len,
 				  vc->max_bytes);
 	if (len < 12) return sam_errorf(err, SAM_EFORMAT, "not an image: only %zu bytes", len);
-	l_int32 fmt = IFF_UNKNOWN, w = 0, h = 0, bps = 0, spp = 0, cmap = 0;
+	l_int32 fmt = IFF_UNKNOWN, bps = 0, spp = 0, cmap = 0;
 	findFileFormatBuffer(data, &fmt);
-	const char *name = format_name(fmt);
-	if (!name)
+	if (!(*name = format_name(fmt)))
 		return sam_errorf(err, SAM_EFORMAT,
 				  "not an image format SAM can decode (PNG, JPEG, GIF, BMP, WebP, TIFF, PNM)");
-	if (pixReadHeaderMem(data, len, &fmt, &w, &h, &bps, &spp, &cmap) || w <= 0 || h <= 0)
-		return sam_errorf(err, SAM_EFORMAT, "corrupt %s image: its header cannot be read", name);
-	if ((int64_t)w * h > vc->max_pixels)
+	if (pixReadHeaderMem(data, len, &fmt, w, h, &bps, &spp, &cmap) || *w <= 0 || *h <= 0)
+		return sam_errorf(err, SAM_EFORMAT, "corrupt %s image: its header cannot be read", *name);
+	if ((int64_t)*w * *h > vc->max_pixels)
 		return sam_errorf(err, SAM_ERANGE, "the image is %dx%d (%lld pixels); the limit is %lld ([vision] max_pixels)",
-				  w, h, (long long)w * h, (long long)vc->max_pixels);
+				  *w, *h, (long long)*w * *h, (long long)vc->max_pixels);
+	return 0;
+}
+
+int sam_image_check(const struct sam_vision_conf *vc, const void *data, size_t len, struct sam_error *err)
+{
+	l_int32 w, h;
+	const char *name;
+	return check(vc, data, len, &w, &h, &name, err);
+}
+
+int sam_image_decode(const struct sam_vision_conf *vc, const void *data, size_t len, struct sam_image **out,
+		     struct sam_error *err)
+{
+	*out = NULL;
+	l_int32 w = 0, h = 0;
+	const char *name;
+	int rc = check(vc, data, len, &w, &h, &name, err);
+	if (rc) return rc;
 	PIX *pix = pixReadMem(data, len);
 	if (!pix) return sam_errorf(err, SAM_EFORMAT, "corrupt or truncated %s image: it cannot be decoded", name);
 	if (pixGetWidth(pix) != w || pixGetHeight(pix) != h) { /* the header lied about the size */

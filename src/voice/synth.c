@@ -115,7 +115,10 @@ int sam_voice_synth(const struct sam_voice_req *q, uint8_t **wav, size_t *len, s
 	pthread_mutex_lock(&mu);
 	if ((rc = init_locked(err))) goto out;
 	if (espeak_SetVoiceByName(q->voice) != EE_OK) {
-		rc = sam_errorf(err, SAM_ENOTFOUND, "unknown voice '%s' (GET /voices lists the installed ones)", q->voice);
+		rc = sam_errorf(err, SAM_ENOTFOUND,
+				"unknown voice '%s' (the voice service's GET /voices, or `sam speak --voices`, lists the "
+				"installed ones)",
+				q->voice);
 		goto out;
 	}
 	espeak_SetParameter(espeakRATE, q->speed, 0);

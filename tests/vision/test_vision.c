@@ -12,17 +12,10 @@
 
 #include <leptonica/allheaders.h>
 
-#include "api/api_helpers.h"
 #include "sam/fs.h"
 #include "sam/vision.h"
 #include "test.h"
-
-static const char *const lines[] = {
-	"The quick brown fox jumps over the lazy dog",
-	"Pack my box with five dozen liquor jugs",
-	"Vision tests measure word accuracy here",
-	"Seven cheerful wizards juggled orange lanterns",
-};
+#include "vision/vision_helpers.h"
 
 static struct sam_vision_conf conf_default(void)
 {
@@ -34,65 +27,11 @@ static struct sam_vision_conf conf_default(void)
 	return vc;
 }
 
-/* Render the known lines into a PNG at path with ImageMagick (CI installs it: scripts/deps.sh). */
-static void render_text(const char *path)
-{
-	char text[1024] = "";
-	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-		strcat(text, lines[i]);
-		if (i + 1 < sizeof lines / sizeof lines[0]) strcat(text, "\n");
-	}
-	char label[1100];
-	snprintf(label, sizeof label, "label:%s", text);
-	/* -border applies to the image read before it: put the label first */
-	const char *av[] = { "/usr/bin/convert", "-font", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "-pointsize", "32", label, "-bordercolor",
-			     "white", "-border", "20", path, NULL };
-	CHECKF(access(av[0], X_OK) == 0, "ImageMagick's convert is missing: run scripts/deps.sh");
-	struct test_proc p;
-	test_run(&p, av, 30);
-	CHECKF(p.status == 0, "convert failed: %s", p.err);
-	test_proc_free(&p);
-}
-
-/* Words of s (lower-cased, letters only) into out; returns the count. */
-static int words_of(const char *s, char out[][32], int max)
-{
-	int n = 0;
-	while (*s && n < max) {
-		while (*s && !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) s++;
-		if (!*s) break;
-		int k = 0;
-		while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')) {
-			if (k < 31) out[n][k++] = (char)(*s | 0x20);
-			s++;
-		}
-		out[n++][k] = 0;
-	}
-	return n;
-}
-
-/* Share of the expected words found, in order, in the OCR text. */
-static double word_accuracy(const char *ocr)
-{
-	static char want[64][32], got[256][32];
-	char all[1024] = "";
-	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) strcat(strcat(all, lines[i]), " ");
-	int nw = words_of(all, want, 64), ng = words_of(ocr, got, 256), hit = 0, j = 0;
-	for (int i = 0; i < nw; i++)
-		for (int k = j; k < ng; k++)
-			if (!strcmp(want[i], got[k])) {
-				hit++;
-				j = k + 1;
-				break;
-			}
-	return (double)hit / nw;
-}
-
 TEST(vision_ocr_reads_rendered_text)
 {
 	char path[512];
 	snprintf(path, sizeof path, "%s/text.png", test_tmpdir());
-	render_text(path);
+	vt_render_text(path);
 	struct sam_vision_conf vc = conf_default();
 	struct sam_error err;
 	char *data;
@@ -103,7 +42,7 @@ TEST(vision_ocr_reads_rendered_text)
 	json_t *ocr, *an = sam_image_analyze(im);
 	CHECKF(sam_image_ocr(im, "eng", &ocr, &err) == 0, "%s", err.msg);
 	const char *text = jstr(ocr, "text");
-	double acc = word_accuracy(text);
+	double acc = vt_word_accuracy(text);
 	printf("    OCR word accuracy %.1f%% (%s)\n", acc * 100, text);
 	CHECKF(acc >= 0.9, "word accuracy %.2f: %s", acc, text);
 	long long w = jint(an, "width"), h = jint(an, "height");
@@ -314,77 +253,50 @@ TEST(vision_rejects_bad_input_with_documented_errors)
 	CHECK(process(&vc, "{\"path\": \"relative.png\"}", &err) == SAM_EBUSY);
 }
 
-/* POST body to s's path; check status; return the JSON. */
-static json_t *post(const struct api_server *s, const char *path, const char *body, long status)
-{
-	struct api_resp r;
-	api_request(s, "POST", path, body, (const char *const[]){ "Content-Type: application/json", NULL }, 120, &r);
-	CHECKF(r.status == status, "%s: HTTP %ld, expected %ld: %s", path, r.status, status, r.body);
-	json_t *j = api_json(&r);
-	if (status != 200) CHECKF(jstr(j, "error.message"), "%s: no error message", path);
-	api_resp_free(&r);
-	return j;
-}
-
-static char *image_body(const char *file, const char *task)
-{
-	char *data;
-	size_t len;
-	struct sam_error err;
-	CHECK(sam_read_file(file, 1 << 24, &data, &len, &err) == 0);
-	char *b64 = sam_base64_encode(data, len);
-	json_t *j = json_pack("{s:s, s:s}", "image", b64, "task", task);
-	char *s = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	free(b64);
-	free(data);
-	return s;
-}
-
 TEST(vision_api_uses_service_then_falls_back_in_process)
 {
 	char png[512];
 	snprintf(png, sizeof png, "%s/text.png", test_tmpdir());
-	render_text(png);
+	vt_render_text(png);
 	struct api_server vis, api;
 	svc_start(&vis, (const char *[]){ "vision", NULL }, NULL, NULL);
 	/* the service's own errors */
-	json_decref(post(&vis, "/process", "{\"image\": \"@@@\"}", 400));
-	json_decref(post(&vis, "/process", "{\"image\": \"QUJD\", \"task\": \"paint\"}", 400));
-	json_decref(post(&vis, "/process", "{\"path\": \"/etc/passwd\"}", 403));
-	json_decref(post(&vis, "/process", "{\"image\": \"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\"}", 400));
+	json_decref(vt_post(&vis, "/process", "{\"image\": \"@@@\"}", 400));
+	json_decref(vt_post(&vis, "/process", "{\"image\": \"QUJD\", \"task\": \"paint\"}", 400));
+	json_decref(vt_post(&vis, "/process", "{\"path\": \"/etc/passwd\"}", 403));
+	json_decref(vt_post(&vis, "/process", "{\"image\": \"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\"}", 400));
 	struct api_resp rr;
 	char env[128];
 	snprintf(env, sizeof env, "SAM_VISION_URL=%s", vis.url);
 	api_start(&api, NULL, NULL, (const char *[]){ env, NULL });
-	char *body = image_body(png, "ocr");
-	json_t *a = post(&api, "/api/vision/process", body, 200);
+	char *body = vt_image_body(png, "ocr");
+	json_t *a = vt_post(&api, "/api/vision/process", body, 200);
 	CHECK_STR(jstr(a, "served_by"), "service");
-	CHECKF(word_accuracy(jstr(a, "ocr.text")) >= 0.9, "%s", jstr(a, "ocr.text"));
-	json_decref(post(&api, "/api/vision/process", "{\"image\": \"@@@\"}", 400));
+	CHECKF(vt_word_accuracy(jstr(a, "ocr.text")) >= 0.9, "%s", jstr(a, "ocr.text"));
+	json_decref(vt_post(&api, "/api/vision/process", "{\"image\": \"@@@\"}", 400));
 	/* `sam see` through the api prints the text */
 	char api_env[128];
 	snprintf(api_env, sizeof api_env, "%s", api.url);
 	setenv("SAM_API_URL", api_env, 1);
 	struct test_proc p;
 	test_run_sam(&p, 120, "see", png, NULL);
-	CHECKF(p.status == 0 && word_accuracy(p.out) >= 0.9, "sam see: %d %s %s", p.status, p.out, p.err);
+	CHECKF(p.status == 0 && vt_word_accuracy(p.out) >= 0.9, "sam see: %d %s %s", p.status, p.out, p.err);
 	test_proc_free(&p);
 
 	api_kill(&vis); /* the service dies: the api serves the same request itself */
-	json_t *b = post(&api, "/api/vision/process", body, 200);
+	json_t *b = vt_post(&api, "/api/vision/process", body, 200);
 	CHECK_STR(jstr(b, "served_by"), "in-process");
 	CHECK_STR(jstr(b, "ocr.text"), jstr(a, "ocr.text"));
 	CHECK(json_equal(json_object_get(a, "image"), json_object_get(b, "image")));
 	CHECK(json_equal(json_object_get(json_object_get(a, "ocr"), "words"),
 			 json_object_get(json_object_get(b, "ocr"), "words")));
-	json_decref(post(&api, "/api/vision/process", "{\"image\": \"@@@\"}", 400));
-	json_decref(post(&api, "/api/vision/process", "{\"image\": \"QUJD\", \"task\": \"paint\"}", 400));
-	json_decref(post(&api, "/api/vision/process", "{\"path\": \"/etc/../etc/passwd\"}", 403));
+	json_decref(vt_post(&api, "/api/vision/process", "{\"image\": \"@@@\"}", 400));
+	json_decref(vt_post(&api, "/api/vision/process", "{\"image\": \"QUJD\", \"task\": \"paint\"}", 400));
+	json_decref(vt_post(&api, "/api/vision/process", "{\"path\": \"/etc/../etc/passwd\"}", 403));
 	/* describe: analysis and OCR become a prompt; the (tiny) model answers */
 	free(body);
-	body = image_body(png, "ask");
-	json_t *c = post(&api, "/api/vision/process", body, 200);
+	body = vt_image_body(png, "ask");
+	json_t *c = vt_post(&api, "/api/vision/process", body, 200);
 	CHECK(jstr(c, "answer") != NULL);
 	CHECK(jstr(c, "ocr.text") && jint(c, "image.width") > 0);
 	json_decref(c);

@@ -78,7 +78,7 @@ TEST(voice_synth_makes_a_valid_wav_whose_length_grows_with_the_text)
 	double dl = check_wav(b, lb);
 	CHECKF(ds > 0.2 && dl > 3 * ds && dl > 4, "short %.2f s, long %.2f s", ds, dl);
 	CHECK(sam_voice_wav_seconds(b, lb) == dl);
-	/* again in this process: espeak-ng's carried-over state may move a few samples (voice.h), no more */
+	/* again in this process: espeak-ng's carried-over state changes it a little (voice.h), no more */
 	CHECKF(sam_voice_synth(&q, &c, &lc, &err) == 0, "%s", err.msg);
 	CHECKF(lc > lb * 95 / 100 && lc < lb * 105 / 100, "%zu vs %zu bytes", lc, lb);
 	/* slower speech lasts longer */
@@ -364,5 +364,15 @@ TEST(voice_cli_speak_writes_a_wav)
 	test_proc_free(&p);
 	test_run_sam(&p, 60, "speak", NULL);
 	CHECK_INT(p.status, 2);
+	test_proc_free(&p);
+	/* a wrong voice says how to find the right one, and that works */
+	test_run_sam(&p, 60, "speak", "--voice", "xx-nonesuch", "hi", "-o", out, NULL);
+	CHECKF(p.status == 1 && strstr(p.err, "sam speak --voices"), "%d %s", p.status, p.err);
+	test_proc_free(&p);
+	test_run_sam(&p, 60, "speak", "--voices", NULL);
+	CHECKF(p.status == 0 && strstr(p.out, "VOICE") && strstr(p.out, "gmw/en"), "%d %.300s %s", p.status, p.out, p.err);
+	test_proc_free(&p);
+	test_run_sam(&p, 60, "speak", "hi", "-o", "/nonexistent-dir/x.wav", NULL);
+	CHECKF(p.status == 1 && strstr(p.err, "cannot write /nonexistent-dir/x.wav"), "%d %s", p.status, p.err);
 	test_proc_free(&p);
 }
