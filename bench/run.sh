@@ -51,3 +51,12 @@ for m in $MODELS; do
 	fi
 	printf '\n'
 done
+
+# The notifier: kill -9 -> desktop notification latency and its memory under
+# floods of events (bench/notify.sh), when the supervisor and the test helpers
+# are built next to SAM_BIN. NOTIFY=0 skips it.
+SAMDIR=$(dirname "$SAM")
+if [ "${NOTIFY:-1}" != 0 ] && [ -x "$SAMDIR/sam-supervise" ] && [ -x "$SAMDIR/test-helpers/fake_service" ]; then
+	printf '\nnotifier (bench/notify.sh):\n'
+	sh "$(dirname "$0")/notify.sh" "$SAMDIR"
+fi

@@ -51,8 +51,11 @@ struct sam_client {
 	long connect_timeout_ms;      /* default 5000 */
 	long timeout_ms;              /* whole request; 0 (default) = none, the api has its own */
 	/* When set and *cancel becomes non-zero (e.g. from a SIGINT handler), the
-	 * request in progress stops within ~50 ms. Not owned. */
+	 * request in progress stops within ~poll_ms. Not owned. */
 	volatile sig_atomic_t *cancel;
+	/* How often a request in progress wakes to look at *cancel: 0 = 50 ms. A
+	 * long-lived, mostly silent stream may choose longer, to sleep more. */
+	long poll_ms;
 	/* about the last request */
 	long status;      /* HTTP status, 0 when there was no response */
 	bool unreachable; /* could not resolve or connect */
@@ -87,13 +90,29 @@ struct sam_sse_event {
 typedef int (*sam_sse_fn)(void *arg, const struct sam_sse_event *ev);
 
 /*
- * POST body (not stolen) to path and call fn for each event of the
- * text/event-stream answer, in order, as it arrives. Returns 0 when the
+ * POST body (not stolen; NULL = GET) to path and call fn for each event of
+ * the text/event-stream answer, in order, as it arrives. Returns 0 when the
  * stream ended (or fn stopped it); an HTTP error status is reported as above
  * and fn is never called for it.
  */
 int sam_client_stream(struct sam_client *c, const char *path, json_t *body, sam_sse_fn fn, void *arg,
 		      struct sam_error *err);
+
+/* How sam_client_stream_get follows a long-lived stream (all fields optional: zero them). */
+struct sam_sse_get {
+	const char *last_event_id;  /* sent as "Last-Event-ID: ..." when not NULL (no CR or LF in it) */
+	double idle_timeout_s;      /* > 0: a stream that sends nothing this long is dead: SAM_EIO */
+	void (*on_open)(void *arg); /* called once, when a 2xx answer's headers are in, before any event */
+};
+
+/*
+ * GET path as an event stream, like sam_client_stream, with the options of
+ * o (may be NULL). idle_timeout_s finds a peer that vanished without closing
+ * the connection (a server that pings regularly is never idle that long);
+ * *cancel stops it as for any request.
+ */
+int sam_client_stream_get(struct sam_client *c, const char *path, const struct sam_sse_get *o, sam_sse_fn fn,
+			  void *arg, struct sam_error *err);
 
 /* A message to SAM's chat: POST /api/chat, or streamed, /api/cognitive/stream. */
 struct sam_chat_request {

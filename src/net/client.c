@@ -2,7 +2,7 @@
  * client.c - the HTTP client of SAM's command-line clients (see client.h).
  *
  * One easy handle inside one multi handle per client: the multi interface
- * lets a request be driven in short polls (50 ms) so that *cancel is seen
+ * lets a request be driven in short polls (50 ms by default) so that *cancel is seen
  * at once, and removing an unfinished transfer closes its connection, which
  * is what tells the api to stop generating. Finished transfers leave their
  * connection in the multi handle's cache for the next request.
@@ -158,6 +158,10 @@ struct xfer {
 	sam_sse_fn fn;
 	void *arg;
 	bool stopped;             /* fn asked to stop */
+	const struct sam_sse_get *get; /* a GET stream's options, or NULL */
+	bool opened;              /* a 2xx answer's headers are in */
+	bool idle;                /* given up: nothing arrived for get->idle_timeout_s */
+	double last_data;         /* sam_now() of the last byte received */
 	bool skip_lf;             /* the last line ended with CR: a following LF is part of it */
 	struct buf line, event, data, id;
 };
@@ -222,10 +226,28 @@ static bool sse_feed(struct xfer *x, const char *p, size_t n)
 	return true;
 }
 
+/* The end of the headers (an empty line) is when a stream has opened. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t n = size * nmemb;
+	x->last_data = sam_now();
+	if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) {
+		long st = 0;
+		curl_easy_getinfo(x->c->easy, CURLINFO_RESPONSE_CODE, &st);
+		if (st >= 200 && st < 300 && !x->opened) {
+			x->opened = true;
+			if (x->get && x->get->on_open) x->get->on_open(x->arg);
+		}
+	}
+	return n;
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
 	size_t n = size * nmemb;
+	x->last_data = sam_now();
 	if (!x->checked) {
 		long st = 0;
 		curl_easy_getinfo(x->c->easy, CURLINFO_RESPONSE_CODE, &st);
@@ -295,8 +317,16 @@ static int perform(struct sam_client *c, const char *path, const char *json, str
 
 	CURL *e = c->easy;
 	struct curl_slist *h = NULL;
-	char auth[1100];
+	char auth[1100], last_id[160];
 	h = curl_slist_append(h, x->fn ? "Accept: text/event-stream" : "Accept: application/json");
+	if (x->get && x->get->last_event_id) {
+		const char *id = x->get->last_event_id;
+		if (strpbrk(id, "\r\n") || snprintf(last_id, sizeof last_id, "Last-Event-ID: %s", id) >= (int)sizeof last_id) {
+			curl_slist_free_all(h);
+			return sam_errorf(err, SAM_EINVAL, "a Last-Event-ID must be one short line");
+		}
+		h = curl_slist_append(h, last_id);
+	}
 	h = curl_slist_append(h, "Expect:");
 	if (json) h = curl_slist_append(h, "Content-Type: application/json");
 	if (c->api_key) {
@@ -313,6 +343,8 @@ static int perform(struct sam_client *c, const char *path, const char *json, str
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "sam/" SAM_VERSION);
 	if (loopback_url(c->url)) curl_easy_setopt(e, CURLOPT_PROXY, "");
 	if (json) {
@@ -324,6 +356,8 @@ static int perform(struct sam_client *c, const char *path, const char *json, str
 
 	CURLcode res = CURLE_OK;
 	bool done = false;
+	double idle = x->get && x->get->idle_timeout_s > 0 ? x->get->idle_timeout_s : 0;
+	x->last_data = sam_now();
 	CURLMcode mc = curl_multi_add_handle(c->multi, e);
 	while (!mc) {
 		int running = 0, q;
@@ -336,8 +370,12 @@ static int perform(struct sam_client *c, const char *path, const char *json, str
 			}
 		if (mc || done) break;
 		if (c->cancel && *c->cancel) break;
-		mc = curl_multi_poll(c->multi, NULL, 0, POLL_MS, NULL);
+		mc = curl_multi_poll(c->multi, NULL, 0, c->poll_ms > 0 ? (int)c->poll_ms : POLL_MS, NULL);
 		if (c->cancel && *c->cancel) break;
+		if (idle && sam_now() - x->last_data > idle) {
+			x->idle = true;
+			break;
+		}
 	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->status);
 	/* removing an unfinished transfer closes its connection */
@@ -346,6 +384,8 @@ static int perform(struct sam_client *c, const char *path, const char *json, str
 	curl_slist_free_all(h);
 
 	if (mc) return sam_errorf(err, SAM_EIO, "libcurl: %s", curl_multi_strerror(mc));
+	if (!done && x->idle)
+		return sam_errorf(err, SAM_EIO, "the api at %s sent nothing for %g s: the connection is dead", c->url, idle);
 	if (!done) {
 		c->cancelled = true;
 		return sam_errorf(err, SAM_EIO, "cancelled");
@@ -387,6 +427,15 @@ int sam_client_stream(struct sam_client *c, const char *path, json_t *body, sam_
 	struct xfer x = { .c = c, .fn = fn, .arg = arg };
 	int rc = perform(c, path, json, &x, err);
 	free(json);
+	xfer_free(&x);
+	return rc;
+}
+
+int sam_client_stream_get(struct sam_client *c, const char *path, const struct sam_sse_get *o, sam_sse_fn fn,
+			  void *arg, struct sam_error *err)
+{
+	struct xfer x = { .c = c, .fn = fn, .arg = arg, .get = o };
+	int rc = perform(c, path, NULL, &x, err);
 	xfer_free(&x);
 	return rc;
 }
