@@ -35,8 +35,10 @@
 #define SAM_EV_TRAIN_FINISHED "train.finished"
 #define SAM_EV_TRAIN_FAILED "train.failed"
 #define SAM_EV_TRAIN_STOPPED "train.stopped"
+#define SAM_EV_TRAIN_DEPLOYED "train.deployed"
 #define SAM_EV_APPROVAL_PENDING "approval.pending"
 #define SAM_EV_APPROVAL_DECIDED "approval.decided"
+#define SAM_EV_APPROVAL_EXECUTED "approval.executed"
 #define SAM_EV_INGEST_ERROR "ingest.error"
 
 struct sam_event {
@@ -74,6 +76,13 @@ int sam_event_publish(struct sam_db *db, const char *source, const char *type, c
 int sam_event_publishf(const char *source, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int sam_event_publishp(const char *source, const char *type, const char *fmt, ...);
+
+/*
+ * service.started {"service", "pid", "port"} from a service that started
+ * by itself; nothing under the supervisor ($SAM_SERVICE set), which
+ * publishes the start, readiness and crashes of its children itself.
+ */
+void sam_event_service_started(const char *service, int port);
 
 /*
  * Events with seq > after_seq, oldest first, at most limit of them (0 or

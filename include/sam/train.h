@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sam/config.h"
 #include "sam/core.h"
 #include "sam/db.h"
 
@@ -37,6 +38,10 @@ struct sam_train_outcome {
 	double valid_loss;      /* ... and with the adapter */
 	int64_t steps;          /* optimiser steps done */
 	char note[512];         /* what became of the adapter, for the run record */
+	/* The adapter in the run's data directory (adapter.gguf) beat the base
+	 * and should be deployed, but only with a person's yes: the scheduler
+	 * proposes a training_deploy approval once the run is recorded finished. */
+	bool propose_deploy;
 };
 
 /*
@@ -58,6 +63,7 @@ struct sam_train_result {
 	int64_t n_train, n_valid;
 	char data_dir[4096];
 	bool resumed;
+	int64_t approval;       /* the training_deploy proposal waiting for a yes; 0: none */
 };
 
 /* Which run and which data. */
@@ -65,6 +71,7 @@ struct sam_train_spec {
 	double valid_fraction; /* of the examples exported for validation (sam_dataset_export) */
 	const char *data_dir;  /* NULL: export the examples into $SAM_HOME/data/runs/<id>/; else train on this directory */
 	const char *resume;    /* NULL: a new run; "": the newest stopped or interrupted run; else that run's id */
+	const struct sam_conf *conf; /* for the approval's expiry ([approvals] ttl); NULL: built-in defaults */
 };
 
 /*
@@ -75,13 +82,35 @@ struct sam_train_spec {
  * 'stopped', or failed as interrupted, its data still in place) set
  * running again; train.started; the trainer (NULL: none, the run ends
  * 'exported'); the row finished, stopped or failed and train.finished /
- * train.stopped / train.failed. SAM_EINVAL when there are no examples
+ * train.stopped / train.failed (a finished run whose trainer asked for
+ * propose_deploy first gets its training_deploy proposal, res->approval,
+ * named in its note and event). SAM_EINVAL when there are no examples
  * (nothing is recorded then), SAM_ENOTFOUND when there is no run to
  * resume. A failing trainer's error is returned after the run is
  * recorded.
  */
 int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, const struct sam_train_spec *spec,
 		  struct sam_train_result *res, struct sam_error *err);
+
+/*
+ * Install the adapter file src as adapters/<run_id>.gguf, make it current
+ * and ask a running api to reload it. path (pcap bytes) gets the installed
+ * adapter's path; said (scap bytes) a sentence on what the api did. An api
+ * that is not running or not ready is no error (it loads the adapter when
+ * it is); one that refuses the adapter is.
+ */
+int sam_train_install(const char *run_id, const char *src, char *path, size_t pcap, char *said, size_t scap,
+		      struct sam_error *err);
+
+/*
+ * Deploy the adapter of a finished run waiting for approval (what an
+ * approved training_deploy proposal does): its data directory's
+ * adapter.gguf is installed as above, the run's row gets the adapter and a
+ * note, and train.deployed is published. note (cap bytes) gets what
+ * happened. SAM_ENOTFOUND for an unknown run or a missing adapter file,
+ * SAM_ECONFLICT for a run that is not finished.
+ */
+int sam_train_deploy(const char *run_id, char *note, size_t cap, struct sam_error *err);
 
 /* ---- the automatic trigger (owned by `sam learn watch`) -------------------------- */
 

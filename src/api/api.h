@@ -55,6 +55,8 @@ struct api {
 	pthread_mutex_t adapter_mu;
 	char adapter_error[512]; /* why the last load of adapters/current failed; "" when it did not */
 	float lora_scale;        /* [api] lora_scale */
+	long long events_keep;   /* [events] keep: rows of the event log kept by the hourly prune; 0 all */
+	size_t vision_max_body;  /* body cap of the vision routes (from [vision] max_bytes); 0: [api] max_body */
 	atomic_uint_least64_t reloads_ok, reloads_failed;
 };
 
@@ -77,7 +79,13 @@ void h_session_delete(struct http_req *r, void *ud);
 void h_chat_completions(struct http_req *r, void *ud);
 void h_completions(struct http_req *r, void *ud);
 void h_events(struct http_req *r, void *ud);
+void h_suggestions(struct http_req *r, void *ud);
 void h_feedback(struct http_req *r, void *ud);
+void h_approvals_list(struct http_req *r, void *ud);
+void h_approvals_propose(struct http_req *r, void *ud);
+void h_approval_get(struct http_req *r, void *ud);
+void h_approval_approve(struct http_req *r, void *ud);
+void h_approval_reject(struct http_req *r, void *ud);
 void h_adapters_list(struct http_req *r, void *ud);
 void h_adapters_reload(struct http_req *r, void *ud);
 void h_vision_process(struct http_req *r, void *ud);
@@ -109,5 +117,7 @@ struct api_engine *api_pick_engine(struct api *a, struct http_req *r);
 int api_cap_tokens(struct api *a, int wanted);
 /* 503 + Retry-After + "I need a moment - <reason>. Try again shortly." */
 void api_busy(struct http_req *r, int retry_after_s, const char *reason);
+/* That sentence, into buf (for a stream already under way, which can only send it as an event). Returns buf. */
+const char *api_busy_text(char *buf, size_t cap, const char *reason);
 
 #endif

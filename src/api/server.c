@@ -11,8 +11,10 @@
 
 #include "api/api.h"
 #include "api/server.h"
+#include "sam/db.h"
 #include "sam/events.h"
 #include "sam/fs.h"
+#include "sam/vision.h"
 
 static const struct http_route routes[] = {
 	{ "GET", "/api/health", h_health },
@@ -26,7 +28,13 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/sessions/*", h_session_get },
 	{ "DELETE", "/api/sessions/*", h_session_delete },
 	{ "GET", "/api/events", h_events },
+	{ "GET", "/api/suggestions", h_suggestions },
 	{ "POST", "/api/feedback", h_feedback },
+	{ "GET", "/api/approvals", h_approvals_list },
+	{ "POST", "/api/approvals", h_approvals_propose },
+	{ "GET", "/api/approvals/*", h_approval_get },
+	{ "POST", "/api/approvals/*/approve", h_approval_approve },
+	{ "POST", "/api/approvals/*/reject", h_approval_reject },
 	{ "POST", "/v1/chat/completions", h_chat_completions },
 	{ "POST", "/v1/completions", h_completions },
 	{ "GET", "/v1/models", h_models },
@@ -39,12 +47,18 @@ static const struct http_route routes[] = {
 	{ NULL, NULL, NULL },
 };
 
+const char *api_busy_text(char *buf, size_t cap, const char *reason)
+{
+	snprintf(buf, cap, "I need a moment - %s. Try again shortly.", reason);
+	return buf;
+}
+
 void api_busy(struct http_req *r, int retry_after_s, const char *reason)
 {
-	char ra[16];
+	char ra[16], msg[600];
 	snprintf(ra, sizeof ra, "%d", retry_after_s);
 	http_set_header(r, "Retry-After", ra);
-	http_error(r, 503, "I need a moment - %s. Try again shortly.", reason);
+	http_error(r, 503, "%s", api_busy_text(msg, sizeof msg, reason));
 }
 
 struct api_engine *api_main_engine(struct api *a, struct http_req *r)
@@ -112,6 +126,13 @@ static bool authorize(struct http_req *r, void *ud)
 	return false;
 }
 
+/* Images come base64-encoded in the body: the vision routes take what [vision] max_bytes allows. */
+static size_t route_max_body(const struct http_route *rt, void *ud)
+{
+	struct api *a = ud;
+	return rt->fn == h_vision_process || rt->fn == h_vision_stream ? a->vision_max_body : 0;
+}
+
 static void on_done(void *ud, const char *route, int status, double secs)
 {
 	(void)secs;
@@ -140,22 +161,46 @@ static void *loader_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Keep the event log bounded: the newest [events] keep rows (default
+ * 100000; 0 keeps all). Sequence numbers are never reused, so a client
+ * resuming from a pruned id still gets everything newer that is left.
+ */
+static void prune_events(struct api *a)
+{
+	struct sam_db *db;
+	struct sam_error err;
+	int64_t deleted = 0;
+	if (!a->events_keep) return;
+	if (sam_db_thread(&db, NULL, &err) || sam_events_prune(db, (size_t)a->events_keep, &deleted, &err))
+		sam_log(SAM_LOG_WARN, "api: pruning events: %s", err.msg);
+	else if (deleted)
+		sam_log(SAM_LOG_INFO, "api: pruned %lld old events (keeping %lld)", (long long)deleted, a->events_keep);
+}
+
 static void *poller_main(void *arg)
 {
 	struct api *a = arg;
+	int previous = sam_resource_level(&a->res);
+	double next_prune = sam_now() + 60; /* not in the way of the start */
 	while (!atomic_load(&a->stopping)) {
 		bool changed;
 		int level = sam_resource_poll(&a->res, &changed);
 		if (changed) {
-			char data[128];
-			snprintf(data, sizeof data, "{\"level\":\"%s\",\"available_mb\":%.0f}", sam_level_name(level),
-				 a->res.avail_mb);
 			sam_log(SAM_LOG_WARN, "api: memory level is now %s (%.0f MB available)", sam_level_name(level),
 				a->res.avail_mb);
-			sam_event_publishf("api", "resource.level", "%s", data);
+			sam_event_publishp("api", SAM_EV_RESOURCE_LEVEL, "{s:s, s:s, s:i, s:f}", "level",
+					   sam_level_name(level), "previous", sam_level_name(previous), "available_mb",
+					   (int)(a->res.avail_mb + 0.5), "total_mb", sam_mem_total_mb());
+			previous = level;
+		}
+		if (sam_now() >= next_prune) {
+			prune_events(a);
+			next_prune = sam_now() + 3600;
 		}
 		for (int i = 0; i < 10 && !atomic_load(&a->stopping); i++) usleep(100000);
 	}
+	sam_db_thread_release();
 	return NULL;
 }
 
@@ -182,6 +227,7 @@ int api_main(const struct api_options *opt)
 	    sam_conf_int(&a->conf, "api", "max_body", 1 << 20, 1024, 1 << 30, &max_body, &err) ||
 	    sam_conf_float(&a->conf, "api", "timeout", 120, &timeout, &err) ||
 	    sam_conf_float(&a->conf, "api", "lora_scale", 1.0, &lora_scale, &err) ||
+	    sam_conf_int(&a->conf, "events", "keep", 100000, 0, 1LL << 40, &a->events_keep, &err) ||
 	    sam_resource_init(&a->res, &a->conf, &err)) {
 		fprintf(stderr, "sam api: %s\n", err.msg);
 		goto out;
@@ -214,7 +260,14 @@ int api_main(const struct api_options *opt)
 	sigset_t set;
 	sam_service_signals(&set, 0);
 
-	struct http_opts ho = { .max_body = (size_t)max_body, .authorize = authorize, .on_done = on_done };
+	struct sam_vision_conf *vc = xmalloc(sizeof *vc);
+	if (sam_vision_conf_load(vc, &a->conf, &err)) /* vision requests will say so; the rest of the api works */
+		sam_log(SAM_LOG_WARN, "api: %s", err.msg);
+	else if (sam_vision_max_body(vc) > (size_t)max_body)
+		a->vision_max_body = sam_vision_max_body(vc);
+	free(vc);
+	struct http_opts ho = { .max_body = (size_t)max_body, .route_max_body = route_max_body, .authorize = authorize,
+				.on_done = on_done };
 	if (http_start(&a->http, host, (int)port, routes, a, &ho, &err)) {
 		fprintf(stderr, "sam api: %s\n", err.msg);
 		goto out;
@@ -223,7 +276,7 @@ int api_main(const struct api_options *opt)
 	if (opt->port_file && http_write_port_file(a->http, opt->port_file, &err))
 		sam_log(SAM_LOG_WARN, "api: %s", err.msg);
 	/* before the model can be ready: a client that saw /api/ready never sees this event as new */
-	sam_event_publishf("api", "service.started", "{\"port\":%d}", http_port(a->http));
+	sam_event_service_started("api", http_port(a->http));
 	if (a->model_path) {
 		a->loader_started = pthread_create(&a->loader, NULL, loader_main, a) == 0;
 	} else {

@@ -67,6 +67,10 @@ int cmd_voice(int argc, char **argv);
 int cmd_speak(int argc, char **argv);
 int cmd_vision(int argc, char **argv);
 int cmd_see(int argc, char **argv);
+int cmd_approvals(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_reject(int argc, char **argv);
+int cmd_notify(int argc, char **argv);
 /* `sam learn watch` / `sam learn curriculum`: argv[0] is "watch" / "curriculum". */
 int learn_watch(const struct sam_cmd *cmd, int argc, char **argv);
 int learn_curriculum(const struct sam_cmd *cmd, int argc, char **argv);

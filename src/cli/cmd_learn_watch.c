@@ -345,7 +345,7 @@ int learn_watch(const struct sam_cmd *cmd, int argc, char **argv)
 	}
 	snapshot(&wt);
 	sam_log(SAM_LOG_INFO, "learn watch: health on http://127.0.0.1:%d/health", http_port(http));
-	sam_event_publishp("learn-watch", "service.started", "{s:i}", "port", http_port(http));
+	sam_event_service_started("learn-watch", http_port(http));
 	run(&wt, sfd);
 	sam_log(SAM_LOG_INFO, "learn watch: stopping");
 	rc = 0;

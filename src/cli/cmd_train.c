@@ -49,6 +49,7 @@ struct job {
 	struct sam_lora_train_hooks hk;
 	double min_improvement; /* relative: 0.01 = the adapter's loss at least 1% below the base's */
 	bool deploy;
+	bool auto_deploy; /* deploy without asking ([train] auto_deploy, --auto-deploy) */
 	bool tty;
 	double last_line;
 	int64_t max_mem_mb;
@@ -120,21 +121,21 @@ static void decide(struct job *j, const char *run_id, const char *adapter, const
 			 r->valid_loss_base, r->valid_loss, change);
 		return;
 	}
+	if (!j->auto_deploy) { /* the scheduler proposes it once the run is recorded */
+		out->propose_deploy = true;
+		snprintf(out->note, sizeof out->note, "awaiting approval: validation loss %.4f -> %.4f (%+.1f%%)",
+			 r->valid_loss_base, r->valid_loss, change);
+		return;
+	}
 	struct sam_error err = { 0 };
-	if (sam_adapters_deploy(adapter, run_id, &err) ||
-	    sam_adapter_path(run_id, out->adapter, sizeof out->adapter, &err)) {
-		out->adapter[0] = '\0';
+	char said[128];
+	if (sam_train_install(run_id, adapter, out->adapter, sizeof out->adapter, said, sizeof said, &err) &&
+	    !out->adapter[0]) {
 		snprintf(out->note, sizeof out->note, "not deployed: %.400s", err.msg);
 		return;
 	}
-	struct sam_api_reload ar;
-	int rc = sam_adapters_reload_api(&ar, &err);
 	snprintf(out->note, sizeof out->note, "deployed: validation loss %.4f -> %.4f (%+.1f%%); %s", r->valid_loss_base,
-		 r->valid_loss, change,
-		 !ar.reached ? "the api is not running (it loads the adapter when it starts)"
-		 : rc	     ? "the api could not load it (see its log)"
-		 : ar.later  ? "the api is not ready yet (it loads the adapter when it is)"
-			     : "the api reloaded it");
+		 r->valid_loss, change, said);
 }
 
 /*
@@ -254,7 +255,7 @@ static int load_conf(struct job *j, const struct sam_conf *c, struct sam_error *
 {
 	long long rank, batch, ctx, every, max_mem, epochs;
 	double alpha, lr, minimp;
-	bool deploy;
+	bool deploy, auto_deploy;
 	double total = sam_mem_total_mb();
 	long long def_max = total > 0 ? (long long)(total * 0.75) : 6144;
 	int rc = sam_conf_int(c, "train", "rank", j->o.rank, 1, 1024, &rank, err);
@@ -267,6 +268,7 @@ static int load_conf(struct job *j, const struct sam_conf *c, struct sam_error *
 	if (!rc) rc = sam_conf_float(c, "train", "lr", j->o.lr, &lr, err);
 	if (!rc) rc = sam_conf_float(c, "train", "min_improvement", 0.01, &minimp, err);
 	if (!rc) rc = sam_conf_bool(c, "train", "deploy", true, &deploy, err);
+	if (!rc) rc = sam_conf_bool(c, "train", "auto_deploy", false, &auto_deploy, err);
 	if (rc) return rc;
 	const char *targets = sam_conf_str(c, "train", "targets", NULL);
 	if (targets && (rc = sam_lora_parse_targets(targets, &j->o.targets, err))) return rc;
@@ -279,13 +281,14 @@ static int load_conf(struct job *j, const struct sam_conf *c, struct sam_error *
 	j->o.lr = lr;
 	j->min_improvement = minimp;
 	j->deploy = deploy;
+	j->auto_deploy = auto_deploy;
 	j->max_mem_mb = max_mem;
 	return 0;
 }
 
 enum {
 	O_VALID = 256, O_DATA, O_MODEL, O_RANK, O_ALPHA, O_TARGETS, O_LR, O_EPOCHS, O_STEPS, O_BATCH, O_CTX,
-	O_THREADS, O_EVERY, O_MAXMEM, O_RESUME, O_SEED, O_MINIMP, O_NODEPLOY, O_EXPORT
+	O_THREADS, O_EVERY, O_MAXMEM, O_RESUME, O_SEED, O_MINIMP, O_NODEPLOY, O_AUTODEPLOY, O_EXPORT
 };
 
 static const struct option long_opts[] = {
@@ -307,6 +310,7 @@ static const struct option long_opts[] = {
 	{ "seed", required_argument, NULL, O_SEED },
 	{ "min-improvement", required_argument, NULL, O_MINIMP },
 	{ "no-deploy", no_argument, NULL, O_NODEPLOY },
+	{ "auto-deploy", no_argument, NULL, O_AUTODEPLOY },
 	{ "export-only", no_argument, NULL, O_EXPORT },
 	{ 0 },
 };
@@ -331,6 +335,7 @@ static int parse_opt(int c, const char *v, struct job *j, struct args *a, struct
 	case O_RESUME: a->spec.resume = v ? v : ""; return 0;
 	case O_TARGETS: return sam_lora_parse_targets(v, &j->o.targets, err);
 	case O_NODEPLOY: j->deploy = false; return 0;
+	case O_AUTODEPLOY: j->auto_deploy = true; return 0;
 	case O_EXPORT: a->export_only = true; return 0;
 	case O_ALPHA:
 	case O_LR:
@@ -405,9 +410,9 @@ int cmd_train(int argc, char **argv)
 {
 	const struct sam_cmd *cmd = cli_find("train");
 	struct job j = { 0 };
-	struct args a = { .spec = { .valid_fraction = 0.1 } };
-	struct sam_error err = { 0 };
 	struct sam_conf conf = { 0 };
+	struct args a = { .spec = { .valid_fraction = 0.1, .conf = &conf } };
+	struct sam_error err = { 0 };
 	sam_lora_train_defaults(&j.o);
 	if (sam_home_init(&err) || sam_conf_load(&conf, NULL, &err) || load_conf(&j, &conf, &err)) {
 		fprintf(stderr, "sam train: %s\n", err.msg);
@@ -466,6 +471,9 @@ int cmd_train(int argc, char **argv)
 	struct sam_train_result res;
 	rc = sam_train_run(db, a.export_only ? NULL : &trainer, &a.spec, &res, &err);
 	if (!rc && j.note[0]) printf("%s\n", j.note);
+	if (!rc && res.approval > 0)
+		printf("deploying it needs your approval: `sam approve %lld` (or `sam reject %lld`)\n",
+		       (long long)res.approval, (long long)res.approval);
 	sam_db_close(db);
 	sam_train_unlock(lock);
 	status = report_end(rc, &res, &err);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sam/events.h"
 #include "sam/fs.h"
 #include "sam/learn.h"
 #include "sam/utf8.h"
@@ -209,6 +210,20 @@ static int record(struct sam_db *db, const char *path, int64_t size, double mtim
 	return s == SQLITE_DONE ? 0 : sam_db_errorf(db, err, s, "recording %s", path);
 }
 
+/* ingest.error, in the file's transaction: the event and the files row say the same, or neither is there. */
+static int publish_error(struct sam_db *db, const char *path, const char *status, const struct sam_ingest_result *res,
+			 struct sam_error *err)
+{
+	json_t *v = json_pack("{s:s, s:s, s:s, s:I, s:I}", "path", path, "status", status, "error", res->errors, "added",
+			      (json_int_t)res->added, "rejected", (json_int_t)res->bad);
+	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	if (!text) return sam_errorf(err, SAM_ENOMEM, "out of memory");
+	int rc = sam_event_publish(db, "learn", SAM_EV_INGEST_ERROR, text, NULL, err);
+	free(text);
+	return rc;
+}
+
 int sam_ingest_file(struct sam_db *db, const char *path, int chunk_chars, struct sam_ingest_result *res,
 		    struct sam_error *err)
 {
@@ -264,6 +279,7 @@ int sam_ingest_file(struct sam_db *db, const char *path, int chunk_chars, struct
 	const char *status = status_rc ? "error" : res->bad ? "partial" : "ok";
 	if ((rc = record(db, abs, (int64_t)sb.st_size, mtime, data ? hash : NULL, status, res->errors, res->added, err)))
 		goto rollback;
+	if (strcmp(status, "ok") && (rc = publish_error(db, abs, status, res, err))) goto rollback;
 	if ((rc = sam_db_commit(db, err))) goto out_free;
 	if (status_rc) rc = sam_errorf(err, status_rc, "%s: %s", path, res->errors);
 	goto out_free;

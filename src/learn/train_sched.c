@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sam/approvals.h"
 #include "sam/events.h"
 #include "sam/fs.h"
 #include "sam/learn.h"
@@ -55,9 +56,45 @@ void sam_train_unlock(int fd)
 	if (fd >= 0) close(fd); /* closing the last descriptor drops the flock */
 }
 
-/* Record the end of the run; the event tells whoever listens. */
-static int end_run(struct sam_db *db, const struct sam_train_result *res, const struct sam_train_outcome *o,
-		   const char *trainer, const char *error, struct sam_error *err)
+/* Set the run's note: what became of its adapter. */
+static int set_note(struct sam_db *db, const char *run_id, const char *note, struct sam_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = sam_db_prepare(db, &st, "UPDATE training_runs SET note = ? WHERE id = ?", err);
+	if (rc) return rc;
+	sqlite3_bind_text(st, 1, note, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, run_id, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return s == SQLITE_DONE ? 0 : sam_db_errorf(db, err, s, "noting run %s", run_id);
+}
+
+/*
+ * Ask a person whether to deploy the run's adapter. Proposed only once the
+ * row says 'finished', so an approval can never find the run still running.
+ */
+static int propose_deploy(struct sam_db *db, const struct sam_train_spec *spec, struct sam_train_result *res,
+			  struct sam_train_outcome *o, struct sam_error *err)
+{
+	char title[300], payload[128];
+	snprintf(title, sizeof title, "Deploy the adapter of training run %s (validation loss %.4f -> %.4f)",
+		 res->run_id, o->valid_loss_base, o->valid_loss);
+	snprintf(payload, sizeof payload, "{\"run\":\"%s\"}", res->run_id); /* run ids are [0-9-] */
+	int rc = sam_approval_propose(db, spec->conf, "training_deploy", title, payload, "train", 0, &res->approval, err);
+	if (rc) {
+		snprintf(o->note + strlen(o->note), sizeof o->note - strlen(o->note), "; could not ask for approval: %s",
+			 err->msg);
+		set_note(db, res->run_id, o->note, NULL);
+		return rc;
+	}
+	size_t used = strlen(o->note);
+	snprintf(o->note + used, sizeof o->note - used, "; approval %lld", (long long)res->approval);
+	return set_note(db, res->run_id, o->note, err);
+}
+
+/* Record the end of the run, then tell whoever listens. */
+static int end_run(struct sam_db *db, const struct sam_train_spec *spec, struct sam_train_result *res,
+		   struct sam_train_outcome *o, const char *trainer, const char *error, struct sam_error *err)
 {
 	sqlite3_stmt *st;
 	int rc = sam_db_prepare(db, &st,
@@ -78,16 +115,18 @@ static int end_run(struct sam_db *db, const struct sam_train_result *res, const 
 	int s = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (s != SQLITE_DONE) return sam_db_errorf(db, err, s, "finishing run %s", res->run_id);
+	if (!strcmp(res->status, "finished") && o->propose_deploy) rc = propose_deploy(db, spec, res, o, err);
 	if (!strcmp(res->status, "failed"))
 		sam_event_publishp("train", SAM_EV_TRAIN_FAILED, "{s:s, s:s}", "run", res->run_id, "error", error);
 	else if (!strcmp(res->status, "stopped"))
 		sam_event_publishp("train", SAM_EV_TRAIN_STOPPED, "{s:s, s:I}", "run", res->run_id, "steps",
 				   (json_int_t)o->steps);
 	else
-		sam_event_publishp("train", SAM_EV_TRAIN_FINISHED, "{s:s, s:s, s:I, s:I, s:s, s:s}", "run", res->run_id,
-				   "status", res->status, "n_train", (json_int_t)res->n_train, "n_valid",
-				   (json_int_t)res->n_valid, "adapter", o->adapter, "note", o->note);
-	return 0;
+		sam_event_publishp("train", SAM_EV_TRAIN_FINISHED, "{s:s, s:s, s:I, s:I, s:s, s:s, s:o}", "run",
+				   res->run_id, "status", res->status, "n_train", (json_int_t)res->n_train, "n_valid",
+				   (json_int_t)res->n_valid, "adapter", o->adapter, "note", o->note, "approval",
+				   res->approval > 0 ? json_integer(res->approval) : json_null());
+	return rc;
 }
 
 /* A new run row with a sortable id: UTC time, the pid, and a counter should one process start two in one second. */
@@ -232,6 +271,6 @@ int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, const st
 	}
 	const char *status = rc == SAM_ESTOPPED ? "stopped" : rc ? "failed" : trainer ? "finished" : "exported";
 	snprintf(res->status, sizeof res->status, "%s", status);
-	int rc2 = end_run(db, res, &out, tname, rc && rc != SAM_ESTOPPED ? err->msg : NULL, rc ? NULL : err);
+	int rc2 = end_run(db, spec, res, &out, tname, rc && rc != SAM_ESTOPPED ? err->msg : NULL, rc ? NULL : err);
 	return rc ? rc : rc2;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sam/events.h"
 
@@ -136,6 +137,13 @@ int sam_event_publishp(const char *source, const char *type, const char *fmt, ..
 	int rc = publish_default(source, type, json);
 	free(json);
 	return rc;
+}
+
+void sam_event_service_started(const char *service, int port)
+{
+	if (getenv("SAM_SERVICE")) return; /* a child of the supervisor, which says it itself */
+	sam_event_publishp(service, SAM_EV_SERVICE_STARTED, "{s:s, s:i, s:i}", "service", service, "pid", (int)getpid(),
+			   "port", port);
 }
 
 int sam_events_since(struct sam_db *db, int64_t after_seq, size_t limit, struct sam_event **events, size_t *n,

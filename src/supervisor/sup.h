@@ -171,6 +171,7 @@ struct sup_service {
 	double health_interval, health_timeout, ready_timeout, stop_timeout;
 	int restart;              /* enum sup_restart */
 	bool enabled, one_shot, autostart;
+	bool pausable;            /* the memory guard may SIGSTOP it (critical ones never) */
 	bool enabled_by_user;     /* enabled by its [service.NAME] section (or not a built-in), not by default */
 	int port;                 /* 0: none */
 	char url[64];             /* "http://127.0.0.1:PORT", or "" */

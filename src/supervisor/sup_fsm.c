@@ -182,7 +182,7 @@ static void try_start(struct sup *d, struct sup_service *s)
 			return;
 		}
 	}
-	if (d->class_paused[s->priority]) {
+	if (d->class_paused[s->priority] && s->pausable) {
 		snprintf(s->error, sizeof s->error, "waiting for memory (%.0f MB available)", d->mem_mb);
 		set_state(d, s, SUP_WAITING);
 		return;
@@ -509,7 +509,7 @@ void sup_settle(struct sup *d)
 		for (int k = 0; k < d->n; k++) {
 			struct sup_service *s = &d->svc[d->order[k]];
 			int before = s->state;
-			bool can = sup_deps_ready(d, s) && !d->class_paused[s->priority];
+			bool can = sup_deps_ready(d, s) && (!d->class_paused[s->priority] || !s->pausable);
 			if (s->state == SUP_WAITING) {
 				if (failed_dep(d, s)) sup_dispatch(d, s, SUP_EV_DEP_FAILED);
 				else if (can) sup_dispatch(d, s, SUP_EV_DEPS_OK);

@@ -131,7 +131,8 @@ static void memory_poll(struct sup *d, double now)
 	for (int p = SUP_BACKGROUND; p >= SUP_HIGH; p--)
 		for (int i = 0; i < d->n; i++) {
 			struct sup_service *s = &d->svc[i];
-			if (s->priority == p && d->class_paused[p] && (s->state == SUP_STARTING || s->state == SUP_READY))
+			if (s->priority == p && d->class_paused[p] && s->pausable &&
+			    (s->state == SUP_STARTING || s->state == SUP_READY))
 				sup_dispatch(d, s, SUP_EV_PAUSE);
 		}
 	for (int p = SUP_HIGH; p <= SUP_BACKGROUND; p++)

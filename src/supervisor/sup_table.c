@@ -28,21 +28,23 @@ static const struct sup_default {
 	const char *ready;   /* path on 127.0.0.1:port, or NULL: ready when started */
 	const char *health;  /* path, or NULL: no health checks */
 	bool exists, one_shot;
+	bool never_pause; /* costs too little memory to be worth silencing (the notifier tells of low memory) */
 } sup_defaults[] = {
-	{ "api", "api --port %d", SUP_CRITICAL, 8765, "", "/api/ready", "/api/health", true, false },
-	{ "vision", "vision --port %d", SUP_NORMAL, 8766, "", "/health", "/health", true, false },
-	{ "voice", "voice --port %d", SUP_NORMAL, 8767, "", "/health", "/health", true, false },
+	{ "api", "api --port %d", SUP_CRITICAL, 8765, "", "/api/ready", "/api/health", true, false, false },
+	{ "vision", "vision --port %d", SUP_NORMAL, 8766, "", "/health", "/health", true, false, false },
+	{ "voice", "voice --port %d", SUP_NORMAL, 8767, "", "/health", "/health", true, false, false },
 	/* the watcher needs no api: files land in the store even while the api is down */
-	{ "learn-watch", "learn watch --port %d", SUP_LOW, 8768, "", "/health", "/health", true, false },
-	{ "learn-curriculum", "learn curriculum --port %d", SUP_LOW, 8769, "api", "/health", "/health", true, false },
-	{ "notifier", "notify", SUP_LOW, 0, "api", NULL, NULL, false, false },
-	{ "train", "train", SUP_BACKGROUND, 0, "", NULL, NULL, true, true },
+	{ "learn-watch", "learn watch --port %d", SUP_LOW, 8768, "", "/health", "/health", true, false, false },
+	{ "learn-curriculum", "learn curriculum --port %d", SUP_LOW, 8769, "api", "/health", "/health", true, false, false },
+	/* the notifier tolerates the api's absence (it reads sam.db then), but it exists to relay the api's stream */
+	{ "notifier", "notify --port %d", SUP_LOW, 8770, "api", "/health", "/health", true, false, true },
+	{ "train", "train", SUP_BACKGROUND, 0, "", NULL, NULL, true, true, false },
 };
 #define N_DEFAULTS (sizeof sup_defaults / sizeof sup_defaults[0])
 
 static const char *const service_keys[] = { "command", "priority", "depends", "ready", "ready_timeout",
 					    "health", "health_interval", "health_timeout", "restart",
-					    "stop_timeout", "enabled", "port", "one_shot", "autostart", NULL };
+					    "stop_timeout", "enabled", "port", "one_shot", "autostart", "pausable", NULL };
 static const char *const supervisor_keys[] = { "memory_poll_interval", "pause_low_gb", "pause_normal_gb",
 					       "pause_high_gb", "hysteresis_gb", "crash_loop_count",
 					       "crash_loop_window", "backoff_max", "log_max_bytes", "log_keep", NULL };
@@ -279,12 +281,14 @@ static int load_service(struct sup *d, struct sup_service *s, const struct sup_d
 	if ((rc = check_keys(c, sec, service_keys, err))) return rc;
 
 	long long port;
-	bool one_shot;
+	bool one_shot, pausable;
 	if ((rc = sam_conf_int(c, sec, "port", def ? def->port : 0, 0, 65535, &port, err)) ||
-	    (rc = sam_conf_bool(c, sec, "one_shot", def ? def->one_shot : false, &one_shot, err)))
+	    (rc = sam_conf_bool(c, sec, "one_shot", def ? def->one_shot : false, &one_shot, err)) ||
+	    (rc = sam_conf_bool(c, sec, "pausable", def ? !def->never_pause : true, &pausable, err)))
 		return rc;
 	s->port = (int)port;
 	s->one_shot = one_shot;
+	s->pausable = pausable;
 	if (s->port) snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
 
 	/* command: the default's is built from the port */

@@ -69,11 +69,13 @@ TEST(sup_table_defaults)
 	CHECK(api->health_interval == 10 && api->stop_timeout == 10 && api->ready_timeout == 120);
 	CHECK_INT(api->restart, SUP_RESTART_ALWAYS);
 	CHECK_STR(api->url, "http://127.0.0.1:8765");
-	const char *off[] = { "notifier" };
-	for (int i = 0; i < 1; i++) {
-		struct sup_service *s = sup_find(d, off[i]);
-		CHECKF(s && !s->enabled && s->state == SUP_DISABLED, "%s should be disabled by default", off[i]);
-	}
+	struct sup_service *nt = sup_find(d, "notifier");
+	CHECK(nt && nt->enabled && nt->priority == SUP_LOW && nt->port == 8770 && !nt->pausable);
+	CHECK(nt->ndeps == 1 && &d->svc[nt->deps[0]] == api);
+	CHECK_STR(nt->argv[1], "notify");
+	CHECK_STR(nt->argv[3], "8770");
+	CHECK_STR(nt->ready_url.text, "http://127.0.0.1:8770/health");
+	CHECK_STR(nt->health_url.text, "http://127.0.0.1:8770/health");
 	struct sup_service *vo = sup_find(d, "voice");
 	CHECK(vo && vo->enabled && vo->ndeps == 0 && vo->priority == SUP_NORMAL && vo->port == 8767);
 	CHECK_STR(vo->ready_url.text, "http://127.0.0.1:8767/health");
@@ -85,6 +87,7 @@ TEST(sup_table_defaults)
 	struct sup_service *lc = sup_find(d, "learn-curriculum");
 	CHECK(lc->enabled && lc->ndeps == 1 && &d->svc[lc->deps[0]] == api && lc->priority == SUP_LOW);
 	CHECK_STR(lc->health_url.text, "http://127.0.0.1:8769/health");
+	CHECK(lc->pausable);
 	struct sup_service *tr = sup_find(d, "train");
 	CHECK(tr && tr->enabled && tr->one_shot && !tr->autostart && tr->restart == SUP_RESTART_NEVER);
 	CHECK_INT(tr->priority, SUP_BACKGROUND);
@@ -118,6 +121,7 @@ TEST(sup_table_defaults_give_way_to_a_disabled_dependency)
 	CHECKF(load_text(d, "[service.api]\nenabled = false\n", &err) == 0, "%s", err.msg);
 	struct sup_service *lc = sup_find(d, "learn-curriculum"), *lw = sup_find(d, "learn-watch");
 	CHECK(!lc->enabled && lc->state == SUP_DISABLED);
+	CHECK(!sup_find(d, "notifier")->enabled);
 	CHECK(lw->enabled); /* needs nothing */
 	sup_free(d);
 	free(d);
@@ -179,7 +183,8 @@ TEST(sup_table_errors)
 		     "[service.c]\ncommand = z\ndepends = a\n",
 		     "dependency cycle: a -> b -> c -> a");
 	expect_error("[service.a]\ncommand = x\ndepends = a\n", "depends on itself");
-	expect_error("[service.a]\ncommand = x\ndepends = notifier\n", "'notifier', which is disabled");
+	expect_error("[service.notifier]\nenabled = false\n[service.a]\ncommand = x\ndepends = notifier\n",
+		     "'notifier', which is disabled");
 	expect_error("[service.api]\nenabled = false\n[service.learn-curriculum]\nenabled = true\n",
 		     "'api', which is disabled");
 	expect_error("[service.a]\ncommand = x\ndepends = train\n", "one-shot");
@@ -752,12 +757,14 @@ TEST(sup_memory_guard_pauses_by_priority)
 		   "[service.norm]\ncommand = %s\npriority = normal\n"
 		   "[service.low]\ncommand = %s --port %d\npriority = low\nready = http://127.0.0.1:%d/\n"
 		   "health = http://127.0.0.1:%d/\nhealth_interval = 0.1\nhealth_timeout = 0.2\n"
-		   "[service.bg]\ncommand = %s\npriority = background\n",
-		   fake("crit"), fake("norm"), fake("low"), pl, pl, pl, fake("bg"));
+		   "[service.bg]\ncommand = %s\npriority = background\n"
+		   "[service.keep]\ncommand = %s\npriority = low\npausable = false\n",
+		   fake("crit"), fake("norm"), fake("low"), pl, pl, pl, fake("bg"), fake("keep"));
 	start_supervisor();
 	json_t *st = wait_ready(10);
 	long crit = (long)svc_int(st, "crit", "pid"), norm = (long)svc_int(st, "norm", "pid");
 	long low = (long)svc_int(st, "low", "pid"), bg = (long)svc_int(st, "bg", "pid");
+	long keep = (long)svc_int(st, "keep", "pid");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(st, "memory"), "level")), "ok");
 	json_decref(st);
 
@@ -767,6 +774,8 @@ TEST(sup_memory_guard_pauses_by_priority)
 	CHECK(proc_state(low) == 'T' && proc_state(bg) == 'T');
 	CHECK(proc_state(norm) != 'T' && proc_state(crit) != 'T');
 	CHECK_STR(svc_state(st, "norm"), "ready");
+	CHECK_STR(svc_state(st, "keep"), "ready"); /* low, but pausable = false */
+	CHECK(proc_state(keep) != 'T');
 	CHECK(json_is_true(json_object_get(svc_of(st, "low"), "paused")));
 	CHECK_STR(json_string_value(json_object_get(json_object_get(st, "memory"), "level")), "medium");
 	json_decref(st);

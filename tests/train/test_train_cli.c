@@ -339,7 +339,10 @@ static void current_adapter(const char *home, char *link, size_t link_cap, char 
 	id[n - 5] = '\0';
 }
 
-/* The whole path a user takes: examples in, `sam train`, adapter deployed, `sam run` changed. */
+/*
+ * The whole path a user takes: examples in, `sam train`, a deploy proposal,
+ * `sam approve`, adapter deployed, `sam run` changed.
+ */
 TEST(train_cli_deploys_an_adapter_that_moves_the_model_to_the_data)
 {
 	const char *home = home_with_stories();
@@ -347,16 +350,36 @@ TEST(train_cli_deploys_an_adapter_that_moves_the_model_to_the_data)
 	test_run_sam(&p, 300, "train", "--rank", "4", "--lr", "5e-3", "--epochs", "3", "--ctx", "64",
 		     "--valid-fraction", "0.2", NULL);
 	CHECKF(p.status == 0, "sam train: %d %s %s", p.status, p.out, p.err);
-	CHECKF(strstr(p.out, "deployed: validation loss") != NULL, "%s", p.out);
+	CHECKF(strstr(p.out, "awaiting approval: validation loss") != NULL, "%s", p.out);
+	const char *ask = strstr(p.out, "`sam approve ");
+	CHECKF(ask != NULL, "%s", p.out);
+	char approval[32];
+	snprintf(approval, sizeof approval, "%lld", atoll(ask + strlen("`sam approve ")));
 	test_proc_free(&p);
-	char cur[700], id[256];
-	current_adapter(home, cur, sizeof cur, id, sizeof id);
+	/* nothing is deployed before the yes */
+	char link[700];
+	snprintf(link, sizeof link, "%s/adapters/current", home);
+	CHECK(access(link, F_OK) != 0);
 	struct sam_db *db;
 	struct sam_error err = { 0 };
 	CHECK(!sam_db_open(&db, NULL, &err));
+	CHECK(learn_q_int(db, "SELECT count(*) FROM approvals WHERE kind = 'training_deploy' AND status = 'pending'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'finished' AND adapter IS NULL"
+			      " AND note LIKE 'awaiting approval%'") == 1);
+	test_run_sam(&p, 60, "approve", approval, NULL);
+	CHECKF(p.status == 0, "sam approve: %d %s %s", p.status, p.out, p.err);
+	test_proc_free(&p);
+	char cur[700], id[256];
+	current_adapter(home, cur, sizeof cur, id, sizeof id);
 	CHECK(learn_q_int(db, "SELECT count(*) FROM training_runs WHERE status = 'finished' AND adapter IS NOT NULL"
 			      " AND valid_loss < valid_loss_base AND note LIKE 'deployed%'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM approvals WHERE kind = 'training_deploy' AND status = 'executed'") == 1);
+	CHECK(learn_q_int(db, "SELECT count(*) FROM events WHERE type = 'train.deployed'") == 1);
 	sam_db_close(db);
+	/* approving again is refused, and changes nothing */
+	test_run_sam(&p, 60, "approve", approval, NULL);
+	CHECKF(p.status == 1 && strstr(p.err, "executed"), "sam approve again: %d %s %s", p.status, p.out, p.err);
+	test_proc_free(&p);
 	/* greedy text with the adapter speaks of the new data, without it it does not */
 	const char *model = test_model("stories260K.gguf");
 	test_run_sam(&p, 60, "run", "-m", model, "-p", "Once upon a time", "-n", "60", "--temp", "0", NULL);
@@ -374,7 +397,7 @@ TEST(train_cli_deploys_an_adapter_that_moves_the_model_to_the_data)
 	test_proc_free(&p);
 }
 
-/* A run that deploys while the api serves: the api reloads, and its answers change. */
+/* A run that may deploy by itself (--auto-deploy) while the api serves: the api reloads, and its answers change. */
 TEST(train_cli_deploys_into_the_running_api)
 {
 	const char *home = home_with_stories();
@@ -387,7 +410,7 @@ TEST(train_cli_deploys_into_the_running_api)
 	json_decref(before);
 	setenv("SAM_API_URL", s.url, 1);
 	test_run_sam(&p, 300, "train", "--rank", "4", "--lr", "5e-3", "--epochs", "3", "--ctx", "64",
-		     "--valid-fraction", "0.2", NULL);
+		     "--valid-fraction", "0.2", "--auto-deploy", NULL);
 	unsetenv("SAM_API_URL");
 	CHECKF(p.status == 0 && strstr(p.out, "the api reloaded it"), "sam train: %d %s %s", p.status, p.out, p.err);
 	test_proc_free(&p);
