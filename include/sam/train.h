@@ -97,7 +97,8 @@ int sam_train_run(struct sam_db *db, const struct sam_trainer *trainer, const st
  * and ask a running api to reload it. path (pcap bytes) gets the installed
  * adapter's path; said (scap bytes) a sentence on what the api did. An api
  * that is not running or not ready is no error (it loads the adapter when
- * it is); one that refuses the adapter is.
+ * it is); one that refuses the adapter (409) is, and adapters/current is
+ * put back to what it named before (path is "" then).
  */
 int sam_train_install(const char *run_id, const char *src, char *path, size_t pcap, char *said, size_t scap,
 		      struct sam_error *err);

@@ -131,7 +131,7 @@ static void decide(struct job *j, const char *run_id, const char *adapter, const
 	char said[128];
 	if (sam_train_install(run_id, adapter, out->adapter, sizeof out->adapter, said, sizeof said, &err) &&
 	    !out->adapter[0]) {
-		snprintf(out->note, sizeof out->note, "not deployed: %.400s", err.msg);
+		snprintf(out->note, sizeof out->note, "not deployed: %.300s%s%.100s", err.msg, said[0] ? "; " : "", said);
 		return;
 	}
 	snprintf(out->note, sizeof out->note, "deployed: validation loss %.4f -> %.4f (%+.1f%%); %s", r->valid_loss_base,

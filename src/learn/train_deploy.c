@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,14 +18,26 @@ int sam_train_install(const char *run_id, const char *src, char *path, size_t pc
 		      struct sam_error *err)
 {
 	path[0] = said[0] = '\0';
+	char prev[SAM_ADAPTER_ID_MAX + 1];
+	struct sam_error ignore;
+	bool had = sam_adapters_current(prev, sizeof prev, NULL, 0, &ignore) == 0;
 	int rc = sam_adapters_deploy(src, run_id, err);
 	if (!rc) rc = sam_adapter_path(run_id, path, pcap, err);
 	if (rc) return rc;
 	struct sam_api_reload ar;
 	rc = sam_adapters_reload_api(&ar, err);
+	if (rc && ar.status == 409) {
+		/* the api keeps what it had: the link must keep naming that, not an adapter nobody serves */
+		struct sam_error e2;
+		if (had ? sam_adapters_use(prev, &e2) : sam_adapters_off(&e2))
+			sam_log(SAM_LOG_WARN, "train: could not put adapters/current back: %s", e2.msg);
+		snprintf(said, scap, "the api refused it, adapters/current is back to %s", had ? prev : "none");
+		path[0] = '\0';
+		return rc;
+	}
 	snprintf(said, scap, "%s",
 		 !ar.reached ? "the api is not running (it loads the adapter when it starts)"
-		 : rc	     ? "the api could not load it (see its log)"
+		 : rc	     ? "the api could not be told (see its log)"
 		 : ar.later  ? "the api is not ready yet (it loads the adapter when it is)"
 			     : "the api reloaded it");
 	return rc;
@@ -65,7 +78,10 @@ int sam_train_deploy(const char *run_id, char *note, size_t cap, struct sam_erro
 		return sam_errorf(err, SAM_ENOTFOUND, "the adapter of run %s is gone (%s: %s)", run_id, src,
 				  *dir ? strerror(errno) : "no data directory");
 	rc = sam_train_install(run_id, src, path, sizeof path, said, sizeof said, err);
-	if (rc && !path[0]) return rc;
+	if (rc && !path[0]) {
+		if (said[0]) sam_error_prefix(err, said);
+		return rc;
+	}
 	snprintf(note, cap, "deployed on approval; %s", said);
 	sqlite3_stmt *st;
 	int rc2 = sam_db_prepare(db, &st, "UPDATE training_runs SET adapter = ?, note = ? WHERE id = ?", err);
