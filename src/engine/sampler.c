@@ -155,6 +155,12 @@ static void softmax(struct sam_candidate *c, int n)
 int32_t sam_sampler_sample(struct sam_sampler *s, const float *logits)
 {
 	int n = s->n_vocab;
+	if (s->p.temp <= 0.0f && s->p.repeat_penalty == 1.0f) { /* greedy: no candidate list needed */
+		int best = 0;
+		for (int i = 1; i < n; i++)
+			if (logits[i] > logits[best]) best = i;
+		return best;
+	}
 	for (int i = 0; i < n; i++) {
 		s->cand[i].id = i;
 		s->cand[i].logit = logits[i];
