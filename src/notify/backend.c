@@ -4,6 +4,7 @@
  * platform specifics stop here: notify-send (libnotify) on Linux desktops,
  * osascript on macOS, the log everywhere else.
  */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sam/fs.h"
 #include "sam/notify.h"
 
 extern char **environ;
@@ -26,24 +28,10 @@ const char *sam_notify_backend_name(const struct sam_notify_backend *b)
 	return b->kind >= 0 && b->kind <= SAM_NOTIFY_BACKEND_COMMAND ? kind_names[b->kind] : "?";
 }
 
-static bool executable(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* name's absolute path on $PATH into buf; false when it is not there. */
+/* name's path on $PATH into buf; false when it is not there. */
 static bool on_path(const char *name, char *buf, size_t cap)
 {
-	const char *path = getenv("PATH");
-	if (!path || !*path) path = "/usr/bin:/bin";
-	for (const char *p = path; *p;) {
-		size_t n = strcspn(p, ":");
-		if (n && snprintf(buf, cap, "%.*s/%s", (int)n, p, name) < (int)cap && buf[0] == '/' && executable(buf))
-			return true;
-		p += n + (p[n] == ':');
-	}
-	return false;
+	return sam_find_program(name, buf, cap) == 0;
 }
 
 static bool desktop_session(void)
@@ -96,7 +84,8 @@ int sam_notify_backend_init(struct sam_notify_backend *b, const char *name, cons
 			return sam_errorf(err, SAM_EINVAL,
 					  "notify backend command needs [notify] command = an absolute path to a program "
 					  "(run as PROGRAM TITLE BODY)");
-		if (!executable(command))
+		char resolved[4096];
+		if (sam_find_program(command, resolved, sizeof resolved))
 			return sam_errorf(err, SAM_ENOTFOUND, "[notify] command %s is not an executable file", command);
 		if (snprintf(b->program, sizeof b->program, "%s", command) >= (int)sizeof b->program)
 			return sam_errorf(err, SAM_ERANGE, "[notify] command is too long");
@@ -161,6 +150,10 @@ static bool spawn(struct sam_notify_backend *b, const struct sam_notification *n
 	/* stdin from nowhere; stdout into our stderr, which is the service's log */
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* libcurl's socket to the api need not be close-on-exec: a slow notifier must not hold it open */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	/* our own signal setup (SIGPIPE ignored) is not the child's business */
 	sigset_t none, dfl;
 	sigemptyset(&none);
