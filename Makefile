@@ -6,6 +6,7 @@
 #   (test also builds everything with clang: warnings-free on gcc and clang)
 #   make san        build the test suite with ASan+UBSan into build/san/
 #   make fuzz       build and run the GGUF fuzzer for FUZZ_SECONDS
+#   make kernel-check  SIMD kernels vs the portable ones, natively and (arm64 NEON) under qemu
 #   make bench      run the benchmarks in bench/ (writes to stdout)
 #   make run        install deps if missing, build, and run SAM
 #   make format     clang-format every source file
@@ -15,7 +16,8 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS_SAM := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -pthread
+CPPFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -pthread
+CPPFLAGS_SAM := $(CPPFLAGS_BASE)
 PKGS    := libmicrohttpd jansson sqlite3 libcurl libcrypto
 # Headers only: these are opened with dlopen when first used (include/sam/dl.h),
 # so commands that neither read images nor speak do not load them
@@ -29,7 +31,7 @@ endif
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_SRC  := $(filter-out src/cli/main.c src/supervisor/samd.c,$(LIB_SRC))
 TEST_SRC := $(sort $(wildcard tests/*/*.c)) tests/runner.c
-TEST_SRC := $(filter-out tests/fuzz/% tests/helpers/%,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/fuzz/% tests/helpers/% tests/kernels/%,$(TEST_SRC))
 # Small programs tests start as child processes (fake services and the like)
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/test-helpers/%)
@@ -41,7 +43,7 @@ LIB_OBJ  += $(GEN_SRC:%.c=%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(HELPER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/src/cli/main.d $(BUILD)/src/supervisor/samd.d
 
-.PHONY: all test check san fuzz bench run deps format clean
+.PHONY: all test check san fuzz kernel-check bench run deps format clean
 all: $(BUILD)/sam $(BUILD)/sam-supervise $(BUILD)/sam-tests $(HELPER_BIN)
 
 # `make V=1` shows the full command lines
@@ -107,8 +109,9 @@ test: deps
 	$(MAKE) check
 	$(MAKE) san
 	$(MAKE) fuzz
-	@cat build/summary-plain build/san/summary-san | \
-		awk '{p += $$1; f += $$2; s += $$3} END {printf "all stages (gcc, clang build, ASan+UBSan, fuzz) done\n%d passed, %d failed, %d skipped\n", p, f, s}'
+	$(MAKE) kernel-check
+	@cat build/summary-plain build/san/summary-san build/kernels/summary-* | \
+		awk '{p += $$1; f += $$2; s += $$3} END {printf "all stages (gcc, clang build, ASan+UBSan, fuzz, kernels native and arm64) done\n%d passed, %d failed, %d skipped\n", p, f, s}'
 
 check: all
 	TEST_SUMMARY=$(BUILD)/summary-plain SAM_BIN=$(abspath $(BUILD)/sam) \
@@ -136,6 +139,42 @@ $(BUILD)/fuzz-gguf: tests/fuzz/fuzz_gguf.c $(LIB_SRC) $(GEN_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS_SAM) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ \
 		tests/fuzz/fuzz_gguf.c $(LIB_SRC) $(GEN_SRC) $(LIBS)
+
+# The kernel checker links only the quant sources, not libsam, whose
+# libraries exist here for x86-64 only: so it also builds static for arm64
+# and runs under qemu user-mode emulation, once with the dot-product
+# instructions (-cpu max) and once without (-cpu cortex-a53). Each run
+# leaves "passed failed skipped" in $(BUILD)/kernels/ for `make test`.
+KCHECK_SRC := tests/kernels/kernel_check.c $(sort $(wildcard src/engine/quant*.c)) src/engine/ggml_types.c
+KCHECK_DEP := $(KCHECK_SRC) $(wildcard src/engine/quant*.h) include/sam/quant.h include/sam/ggml_types.h
+CROSS_CC ?= aarch64-linux-gnu-gcc
+QEMU_AARCH64 ?= qemu-aarch64-static
+
+$(BUILD)/kernels/kernel-check: $(KCHECK_DEP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CPPFLAGS_BASE) $(CFLAGS) $(WARN) -o $@ $(KCHECK_SRC) -lm
+
+$(BUILD)/kernels/kernel-check-aarch64: $(KCHECK_DEP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@ ($(CROSS_CC))")
+	$(Q)$(CROSS_CC) $(CPPFLAGS_BASE) $(OPT) -g $(WARN) -static -o $@ $(KCHECK_SRC) -lm
+
+kernel-check: $(BUILD)/kernels/kernel-check
+	@rm -f $(BUILD)/kernels/summary-*
+	$(BUILD)/kernels/kernel-check --summary $(BUILD)/kernels/summary-native
+	@if command -v $(CROSS_CC) >/dev/null 2>&1 && command -v $(QEMU_AARCH64) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(BUILD)/kernels/kernel-check-aarch64 && \
+		echo "$(QEMU_AARCH64) -cpu max: arm64 NEON with dot-product instructions" && \
+		$(QEMU_AARCH64) -cpu max $(BUILD)/kernels/kernel-check-aarch64 --expect neon-dotprod \
+			--summary $(BUILD)/kernels/summary-neon-dotprod && \
+		echo "$(QEMU_AARCH64) -cpu cortex-a53: arm64 NEON without them" && \
+		$(QEMU_AARCH64) -cpu cortex-a53 $(BUILD)/kernels/kernel-check-aarch64 --expect neon \
+			--summary $(BUILD)/kernels/summary-neon; \
+	else \
+		echo "*** SKIPPED: arm64 NEON kernel check: $(CROSS_CC) or $(QEMU_AARCH64) not installed (scripts/deps.sh installs them) ***"; \
+		echo "0 0 1" > $(BUILD)/kernels/summary-neon; \
+	fi
 
 bench: $(BUILD)/sam
 	bench/run.sh $(abspath $(BUILD)/sam)

@@ -184,7 +184,7 @@ struct quant_traits {
 const struct quant_traits *quant_traits(uint32_t type);
 /* The portable reference kernels (tests compare the SIMD ones against them). */
 const struct quant_traits *quant_traits_ref(uint32_t type);
-/* Which kernel set quant_traits uses: "avx2" or "scalar". */
+/* Which kernel set quant_traits uses: "avx2", "neon", "neon-dotprod" or "scalar". */
 const char *quant_simd_name(void);
 
 /* Bytes of a row of n elements of type (n a multiple of the block size). */

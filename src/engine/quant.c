@@ -10,7 +10,8 @@
  * integer sums scaled by d_w * d_a in float, in the order of its x86
  * kernels (8 lanes of 4 products, a fused multiply-add per block and lane,
  * quant_hsum8 at the end; Q4_0 one fused multiply-add per block), so the
- * portable kernels and the SIMD ones in quant_avx2.c give the same float.
+ * portable kernels and the SIMD ones in quant_avx2.c and quant_neon.c give
+ * the same float.
  * Weight quantizers are its reference ones (quantize_row_*_ref).
  */
 #include <float.h>
@@ -21,6 +22,15 @@
 
 #include "engine/quant_simd.h"
 #include "sam/quant.h"
+
+/*
+ * The SIMD kernels reproduce these kernels' floats bit for bit, which
+ * needs every product and sum rounded as written: GCC does not fuse in ISO
+ * C mode, clang would (on CPUs with fused multiply-add, such as arm64).
+ */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 static inline uint32_t f32_bits(float f)
 {
@@ -571,6 +581,11 @@ static void pick_kernels(void)
 		traits[GGML_TYPE_Q6_K].gemm = quant_avx2_q6_K_gemm;
 		simd_name = "avx2";
 	}
+#elif defined(__aarch64__)
+	/* ASIMD is baseline on arm64; only the dot-product instructions need asking for */
+	bool dotprod = quant_neon_dotprod_usable();
+	quant_neon_install(traits, dotprod);
+	simd_name = dotprod ? "neon-dotprod" : "neon";
 #endif
 }
 

@@ -97,4 +97,15 @@ void quant_avx2_q4_K_gemm(int64_t n, const void *w, size_t ws, int nr, const voi
 void quant_avx2_q6_K_gemm(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
 			  float *out, size_t os);
 
+/* ---- arm64 NEON (quant_neon.c; arm64 builds only) ---------------------------- */
+
+/* True when this CPU runs the ARMv8.2 dot-product instructions (ASIMD itself is baseline). */
+bool quant_neon_dotprod_usable(void);
+/*
+ * Put the NEON vec_dot of every type it has, and the Q8_0/Q4_0 gemm tiles,
+ * into traits (indexed by type); with dotprod, the set that uses the
+ * dot-product instructions (same floats, bit for bit).
+ */
+void quant_neon_install(struct quant_traits traits[GGML_TYPE_COUNT], bool dotprod);
+
 #endif
