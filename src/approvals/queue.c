@@ -263,27 +263,32 @@ static int count_at(struct sam_db *db, const char *sql, double t, int64_t *n, st
 	return rc;
 }
 
-#define DUE_WHERE " FROM approvals WHERE status = 'pending' AND expires <= ?1"
-
 /*
- * Mark pending proposals whose expiry has passed expired. Looks first
- * without a write lock, so the common case (nothing due) costs a read;
- * inside a caller's transaction it is a savepoint of it.
+ * Move every proposal that where (one parameter, a time) selects from
+ * `from` to `to` (expired or failed), each with its audit row and event,
+ * in one transaction. Looks first without a write lock, so the common
+ * case (nothing due) costs a read; inside a caller's transaction it is a
+ * savepoint of it.
  */
-static int expire_due(struct sam_db *db, int64_t *changed, struct sam_error *err)
+static int sweep_rows(struct sam_db *db, const char *where, double t, int from, int to, const char *why,
+		      const char *result, int64_t *changed, struct sam_error *err)
 {
-	double now = sam_db_time();
+	char sql[200];
 	int64_t due;
-	int rc = count_at(db, "SELECT count(*)" DUE_WHERE, now, &due, err);
+	snprintf(sql, sizeof sql, "SELECT count(*)%s", where);
+	int rc = count_at(db, sql, t, &due, err);
 	if (rc || !due) return rc;
 	if ((rc = sam_db_begin(db, err))) return rc;
 	struct due *rows;
 	size_t n;
-	if ((rc = collect(db, "SELECT id, kind" DUE_WHERE " ORDER BY id", now, &rows, &n, err))) goto fail;
+	snprintf(sql, sizeof sql, "SELECT id, kind%s ORDER BY id", where);
+	if ((rc = collect(db, sql, t, &rows, &n, err))) goto fail;
+	bool expiry = to == SAM_APPROVAL_EXPIRED;
 	for (size_t i = 0; i < n && !rc; i++) {
-		json_t *data = decided(rows[i].id, rows[i].kind, "expired", SYSTEM, "expired");
-		struct step s = { rows[i].id, SAM_APPROVAL_PENDING, SAM_APPROVAL_EXPIRED, SYSTEM, "expired", NULL, NULL,
-				  SAM_EV_APPROVAL_DECIDED, data };
+		json_t *data = expiry ? decided(rows[i].id, rows[i].kind, "expired", SYSTEM, why)
+				      : executed(rows[i].id, rows[i].kind, to, why);
+		struct step s = { rows[i].id, from, to, SYSTEM, why, result, result,
+				  expiry ? SAM_EV_APPROVAL_DECIDED : SAM_EV_APPROVAL_EXECUTED, data };
 		rc = apply(db, &s, err);
 		json_decref(data);
 	}
@@ -296,39 +301,24 @@ fail:
 	return rc;
 }
 
+/* Pending proposals whose expiry has passed: expired. */
+static int expire_due(struct sam_db *db, int64_t *changed, struct sam_error *err)
+{
+	return sweep_rows(db, " FROM approvals WHERE status = 'pending' AND expires <= ?1", sam_db_time(),
+			  SAM_APPROVAL_PENDING, SAM_APPROVAL_EXPIRED, "expired", NULL, changed, err);
+}
+
 /* Approved proposals whose executor died before recording the outcome: failed. */
 static int fail_interrupted(struct sam_db *db, double older_than, int64_t *changed, struct sam_error *err)
 {
-	static const char *const where = " FROM approvals WHERE status = 'approved' AND updated <= ?1";
-	char sql[160];
-	int64_t due;
-	snprintf(sql, sizeof sql, "SELECT count(*)%s", where);
-	int rc = count_at(db, sql, older_than, &due, err);
-	if (rc || !due) return rc;
-	if ((rc = sam_db_begin(db, err))) return rc;
-	struct due *rows;
-	size_t n;
-	snprintf(sql, sizeof sql, "SELECT id, kind%s ORDER BY id", where);
-	if ((rc = collect(db, sql, older_than, &rows, &n, err))) goto fail;
 	static const char *const why = "interrupted: the execution ended without recording an outcome";
 	json_t *res = json_pack("{s:s, s:s}", "error", why, "summary", why);
-	char *res_s = json_dumps(res, JSON_COMPACT);
-	if (!res_s) rc = sam_errorf(err, SAM_ENOMEM, "out of memory encoding a result");
-	for (size_t i = 0; i < n && !rc; i++) {
-		json_t *data = executed(rows[i].id, rows[i].kind, SAM_APPROVAL_FAILED, why);
-		struct step s = { rows[i].id, SAM_APPROVAL_APPROVED, SAM_APPROVAL_FAILED, SYSTEM, why, res_s, res_s,
-				  SAM_EV_APPROVAL_EXECUTED, data };
-		rc = apply(db, &s, err);
-		json_decref(data);
-	}
-	free(res_s);
+	char *res_s = res ? json_dumps(res, JSON_COMPACT) : NULL;
 	json_decref(res);
-	free(rows);
-	if (rc) goto fail;
-	if (changed) *changed += (int64_t)n;
-	return sam_db_commit(db, err);
-fail:
-	sam_db_rollback(db);
+	if (!res_s) return sam_errorf(err, SAM_ENOMEM, "out of memory encoding a result");
+	int rc = sweep_rows(db, " FROM approvals WHERE status = 'approved' AND updated <= ?1", older_than,
+			    SAM_APPROVAL_APPROVED, SAM_APPROVAL_FAILED, why, res_s, changed, err);
+	free(res_s);
 	return rc;
 }
 
