@@ -31,6 +31,7 @@
 # THREADS (2), N (256 tokens), REPS (5, medians), TTFT_REPS (21), CTX (512).
 # Prints a markdown table on stdout; writes no files outside a temporary dir.
 set -eu
+. "$(dirname "$0")/lib.sh"
 SAM="${SAM_BIN:-build/sam}"
 DIR="${SAM_MODELS:-../shared/models}"
 THREADS="${THREADS:-2}"
@@ -55,7 +56,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print ""; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # ---- the streaming client (bench/sse_client.c), in this script's terms:
 # "ttft_ms gen_ms content_chunks completion_tokens prompt_tokens" ----

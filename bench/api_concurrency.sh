@@ -21,6 +21,7 @@
 # Environment: SAM_BIN (build/sam), THREADS (2), N (128), STREAMS (4),
 # REPS (3), CTX (512), VOCABS (../shared/models/vocab), BENCH_MODELS.
 set -eu
+. "$(dirname "$0")/lib.sh"
 SAM="${SAM_BIN:-build/sam}"
 THREADS="${THREADS:-2}"
 N="${N:-128}"
@@ -103,7 +104,6 @@ while [ $k -le "$REPS" ]; do
 	awk -v a="$many" -v b="$one" 'BEGIN {if (b > 0) printf "%.3f\n", a / b}' >> "$TMP/ratio"
 	k=$((k + 1))
 done
-median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print ""; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 one=$(cut -d' ' -f1 "$TMP/one" | median); many=$(cut -d' ' -f1 "$TMP/many" | median)
 per=$(cut -d' ' -f4 "$TMP/many" | median); ratio=$(median < "$TMP/ratio")
 range=$(sort -n "$TMP/ratio" | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f–%.2f", lo, hi}')

@@ -12,6 +12,7 @@
 #
 # Needs: a built tree (make), sqlite3, awk, Linux /proc.
 set -eu
+. "$(dirname "$0")/lib.sh"
 BUILD="${1:-build}"
 BUILD=$(cd "$BUILD" && pwd)
 SAM="$BUILD/sam"
@@ -26,7 +27,6 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
-now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 secs() { calc "$2 - $1"; }
 

@@ -17,6 +17,7 @@
 #   SAM_MODELS (default ../shared/models)
 # Needs: curl, sqlite3, a built tree (make), Linux /proc.
 set -eu
+. "$(dirname "$0")/lib.sh"
 BUILD="${1:-build}"
 BUILD=$(cd "$BUILD" && pwd)
 SAM="$BUILD/sam"
@@ -38,13 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-now() { date +%s.%N; }
-free_port() { # a port nobody listens on, from a range bench runs rarely collide in
-	p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
-	while curl -s -o /dev/null --max-time 0.2 "http://127.0.0.1:$p/" 2>/dev/null; do p=$((p + 1)); done
-	echo "$p"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f\n", (a - b) * 1000}'; }
 elapsed_over() { awk -v a="$(now)" -v b="$1" -v l="$2" 'BEGIN {exit !(a - b > l)}'; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -6,6 +6,7 @@
 #
 #   THREADS (default 2), REPS (default 3), MODELS (default: the fixtures)
 set -eu
+. "$(dirname "$0")/lib.sh"
 SAM="${1:-build/sam}"
 DIR="${SAM_MODELS:-../shared/models}"
 THREADS="${THREADS:-2}"
@@ -18,7 +19,6 @@ head -c 600 "$DIR/ref/ppl-text.txt" > "$TMP/prompt.txt"
 
 fmt1() { awk -v a="${1:-}" 'BEGIN {if (a == "") print "?"; else printf "%.1f", a}'; }
 ratio() { awk -v a="$1" -v b="${2:-0}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 printf '| model | prompt tokens | sam pp t/s | sam tg t/s | sam peak RSS MiB | model MiB |'
 [ -n "${LLAMA_BENCH:-}" ] && printf ' llama.cpp pp t/s | llama.cpp tg t/s | pp ratio | tg ratio |'

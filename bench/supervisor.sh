@@ -13,6 +13,7 @@
 #   REPS (default 7), IDLE (default 10), SAM_MODELS (default ../shared/models)
 # Needs: curl, a built tree (make), Linux /proc.
 set -eu
+. "$(dirname "$0")/lib.sh"
 BUILD="${1:-build}"
 BUILD=$(cd "$BUILD" && pwd)
 SAM="$BUILD/sam"
@@ -32,14 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-now() { date +%s.%N; }
-free_port() { # a port nobody listens on, from a range bench runs rarely collide in
-	p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
-	while curl -s -o /dev/null --max-time 0.2 "http://127.0.0.1:$p/" 2>/dev/null; do p=$((p + 1)); done
-	echo "$p"
-}
 code() { curl -s -o /dev/null --max-time 1 -w '%{http_code}' "$1" 2>/dev/null || true; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 start_sup() { # SAM_HOME=$1
 	SAM_HOME="$1" "$SUP" --foreground 2>"$1/supervisor.err" &
 	SUPPID=$!

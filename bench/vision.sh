@@ -8,6 +8,7 @@
 #     tesseract handle is warm and reused), with curl.
 # Needs: a built tree (make), convert (imagemagick), curl.
 set -eu
+. "$(dirname "$0")/lib.sh"
 BUILD="${1:-build}"
 BUILD=$(cd "$BUILD" && pwd)
 SAM="$BUILD/sam"
@@ -20,7 +21,6 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
-now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 export SAM_HOME="$TMP/home" SAM_API_URL="http://127.0.0.1:1" SAM_LOG=warn
 mkdir -p "$SAM_HOME"
