@@ -11,6 +11,7 @@
  * type's activation type before every product, softmax sums in double.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +176,8 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 struct att_job {
 	struct sam_ctx *c;
 	int layer, n;
+	/* the next (token, head) task: taken, not dealt, as sequences of a batch differ in length */
+	atomic_int next;
 };
 
 /*
@@ -219,7 +222,8 @@ static void att_worker(void *arg, int ith, int nth)
 	float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
 	const struct vec_ops *vo = vec_ops();
 	int total = j->n * hp->n_head;
-	for (int task = ith; task < total; task += nth) {
+	(void)nth;
+	for (int task; (task = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < total;) {
 		int b = task / hp->n_head, h = task % hp->n_head, kvh = h / group;
 		int n_kv = c->bpos[b] + 1;
 		const float *kc = c->k_cache + kv_slot(c, j->layer, c->bseq[b]);
@@ -306,7 +310,7 @@ int sam_decode_batch(struct sam_ctx *c, const struct sam_batch *bt, struct sam_e
 			memcpy(kc, c->k + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
 			memcpy(vc, c->v + (size_t)b * kv_dim, (size_t)kv_dim * sizeof(float));
 		}
-		struct att_job aj = { c, l, n };
+		struct att_job aj = { c, l, n, 0 };
 		int64_t att_work = 0;
 		for (int b = 0; b < n; b++) att_work += (int64_t)(c->bpos[b] + 1) * q_dim * 2;
 		mm_run(c->pool, att_worker, &aj, att_work);
