@@ -1,7 +1,7 @@
 # SAM - build, test and run. See README.md for the two commands that matter.
 #
 #   make            build build/sam (and build/libsam.a)
-#   make test       install deps if missing, build, run all tests (plain + ASan/UBSan + fuzz)
+#   make test       install deps if missing, build, run all tests (plain + ASan/UBSan + fuzz + kernels)
 #   make check      run the unit/integration tests of the current build only
 #   (test also builds everything with clang: warnings-free on gcc and clang)
 #   make san        build the test suite with ASan+UBSan into build/san/
@@ -43,7 +43,7 @@ LIB_OBJ  += $(GEN_SRC:%.c=%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(HELPER_SRC:%.c=$(BUILD)/%.d) $(BUILD)/src/cli/main.d $(BUILD)/src/supervisor/samd.d
 
-.PHONY: all test check san fuzz kernel-check bench run deps format clean
+.PHONY: all test check san fuzz kernel-check bench run deps deps-test format clean
 all: $(BUILD)/sam $(BUILD)/sam-supervise $(BUILD)/sam-tests $(HELPER_BIN)
 
 # `make V=1` shows the full command lines
@@ -102,8 +102,11 @@ $(BUILD)/sam-tests: $(TEST_OBJ) $(BUILD)/libsam.a
 deps:
 	@scripts/deps.sh
 
+deps-test:
+	@scripts/deps.sh --test
+
 # The whole suite, as CI runs it: plain build, sanitizer build, bounded fuzzing.
-test: deps
+test: deps-test
 	$(MAKE) all
 	$(MAKE) CC=clang BUILD=build/clang all
 	$(MAKE) check
@@ -172,7 +175,7 @@ kernel-check: $(BUILD)/kernels/kernel-check
 		$(QEMU_AARCH64) -cpu cortex-a53 $(BUILD)/kernels/kernel-check-aarch64 --expect neon \
 			--summary $(BUILD)/kernels/summary-neon; \
 	else \
-		echo "*** SKIPPED: arm64 NEON kernel check: $(CROSS_CC) or $(QEMU_AARCH64) not installed (scripts/deps.sh installs them) ***"; \
+		echo "*** SKIPPED: arm64 NEON kernel check: $(CROSS_CC) or $(QEMU_AARCH64) not installed (scripts/deps.sh --test installs them) ***"; \
 		echo "0 0 1" > $(BUILD)/kernels/summary-neon; \
 	fi
 
