@@ -230,18 +230,7 @@ static void att_worker(void *arg, int ith, int nth)
 		const float *vc = c->v_cache + kv_slot(c, j->layer, c->bseq[b]);
 		const float *q = c->q + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd;
 		vo->dots(sc, q, kc + (size_t)kvh * hd, kv_dim, n_kv, hd);
-		float max = -INFINITY;
-		for (int t = 0; t < n_kv; t++) {
-			sc[t] *= scale;
-			if (sc[t] > max) max = sc[t];
-		}
-		double sum = 0.0;
-		for (int t = 0; t < n_kv; t++) {
-			sc[t] = expf(sc[t] - max);
-			sum += (double)sc[t];
-		}
-		float inv = (float)(1.0 / sum);
-		for (int t = 0; t < n_kv; t++) sc[t] *= inv;
+		vec_softmax_scaled(sc, n_kv, scale);
 		vo->wsum(c->att + (size_t)b * (size_t)hp->n_head * hd + (size_t)h * hd, sc, vc + (size_t)kvh * hd, kv_dim,
 			 n_kv, hd);
 	}

@@ -35,6 +35,22 @@ static void wsum_ref(float *out, const float *p, const float *v, long stride, in
 	for (int t = 0; t < nv; t++) axpy_ref(out, p[t], v + (size_t)t * (size_t)stride, n);
 }
 
+void vec_softmax_scaled(float *p, int n, float scale)
+{
+	float max = -INFINITY;
+	for (int t = 0; t < n; t++) {
+		p[t] *= scale;
+		if (p[t] > max) max = p[t];
+	}
+	double sum = 0.0;
+	for (int t = 0; t < n; t++) {
+		p[t] = expf(p[t] - max);
+		sum += (double)p[t];
+	}
+	float inv = (float)(1.0 / sum);
+	for (int t = 0; t < n; t++) p[t] *= inv;
+}
+
 static const struct vec_ops ref = { dot_ref, axpy_ref, dots_ref, wsum_ref };
 
 #if defined(__x86_64__)

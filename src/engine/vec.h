@@ -24,6 +24,13 @@ struct vec_ops {
 	void (*wsum)(float *out, const float *p, const float *v, long stride, int nv, int n);
 };
 
+/*
+ * The attention weights of n scores in place: p[t] = softmax(scale * p[t]),
+ * the exponentials summed in double. The engine and the trainer both call
+ * it, so their losses agree to the bit.
+ */
+void vec_softmax_scaled(float *p, int n, float scale);
+
 /* The fastest set this CPU runs (SAM_NO_SIMD=1: the portable one). */
 const struct vec_ops *vec_ops(void);
 /* The portable set, for tests. */

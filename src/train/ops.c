@@ -94,18 +94,7 @@ static void att_fwd_worker(void *arg, int ith, int nth)
 		for (int i = 0; i < T; i++) {
 			float *pr = j->p + ((size_t)h * T + i) * T;
 			vo->dots(pr, j->q + (size_t)i * q_dim + (size_t)h * hd, j->k + (size_t)g * hd, kv_dim, i + 1, hd);
-			float max = -INFINITY;
-			for (int t = 0; t <= i; t++) {
-				pr[t] *= scale;
-				if (pr[t] > max) max = pr[t];
-			}
-			double sum = 0.0;
-			for (int t = 0; t <= i; t++) {
-				pr[t] = expf(pr[t] - max);
-				sum += (double)pr[t];
-			}
-			float inv = (float)(1.0 / sum);
-			for (int t = 0; t <= i; t++) pr[t] *= inv;
+			vec_softmax_scaled(pr, i + 1, scale);
 			vo->wsum(j->out + (size_t)i * q_dim + (size_t)h * hd, pr, j->v + (size_t)g * hd, kv_dim, i + 1, hd);
 		}
 	}
