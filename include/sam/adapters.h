@@ -68,7 +68,8 @@ struct sam_api_reload {
 	bool later;   /* it answered 503 (its model is not loaded yet, or no memory now): it
 			 loads the current adapter when its model is ready, or at the next reload */
 	char adapter[SAM_ADAPTER_ID_MAX + 1]; /* reloaded: the adapter it serves with now; "" none */
-	char message[512];                    /* later: the api's reason */
+	char message[512];                    /* later, or refused (409): the api's reason */
+	bool reverted;                        /* sam_adapters_reload_or_revert put the link back */
 };
 
 /*
@@ -81,6 +82,15 @@ struct sam_api_reload {
  * 401 when it wants an API key ($SAM_API_KEY).
  */
 int sam_adapters_reload_api(struct sam_api_reload *out, struct sam_error *err);
+/*
+ * sam_adapters_reload_api after the current link was switched away from
+ * prev (an id, or NULL for none). When the api refuses the new adapter
+ * (409) the link is put back to prev, so that it names what the api still
+ * serves: out->reverted says so, out->message has the api's reason, and
+ * the refusal is returned; a link that cannot be put back is that error.
+ */
+int sam_adapters_reload_or_revert(const char *prev, struct sam_api_reload *out, struct sam_error *err);
+
 /* The same for callers that only need to know whether an api answered (*reached). */
 int sam_adapters_notify_api(bool *reached, struct sam_error *err);
 

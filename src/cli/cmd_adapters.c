@@ -75,7 +75,7 @@ static int tell_api(const char *now, const char *prev)
 	else snprintf(what, sizeof what, "no adapter is current");
 	struct sam_api_reload r;
 	struct sam_error err = { 0 };
-	if (sam_adapters_reload_api(&r, &err) == 0) {
+	if (sam_adapters_reload_or_revert(prev, &r, &err) == 0) {
 		if (!r.reached) printf("%s; no api is running (it loads the current adapter when it starts)\n", what);
 		else if (r.later) printf("%s; the api did not reload now: %s\n", what, r.message);
 		else if (r.adapter[0]) printf("%s; the running api reloaded and serves with %s\n", what, r.adapter);
@@ -86,9 +86,8 @@ static int tell_api(const char *now, const char *prev)
 		fprintf(stderr, "sam adapters: %s, but the api could not be told: %s\n", what, err.msg);
 		return 1;
 	}
-	fprintf(stderr, "sam adapters: the api refused it: %s\n", err.msg);
-	struct sam_error err2 = { 0 };
-	if (prev ? sam_adapters_use(prev, &err2) : sam_adapters_off(&err2)) return fail(&err2);
+	fprintf(stderr, "sam adapters: the api refused it: %s\n", r.message);
+	if (!r.reverted) return fail(&err);
 	fprintf(stderr, "sam adapters: the api keeps its adapter; the current link is back to %s\n",
 		prev ? prev : "none");
 	return 1;

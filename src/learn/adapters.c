@@ -207,6 +207,18 @@ int sam_adapters_reload_api(struct sam_api_reload *out, struct sam_error *err)
 	return rc;
 }
 
+int sam_adapters_reload_or_revert(const char *prev, struct sam_api_reload *out, struct sam_error *err)
+{
+	int rc = sam_adapters_reload_api(out, err);
+	if (!rc || out->status != 409) return rc;
+	snprintf(out->message, sizeof out->message, "%s", err->msg);
+	int rc2 = prev ? sam_adapters_use(prev, err) : sam_adapters_off(err);
+	if (rc2) return rc2;
+	out->reverted = true;
+	snprintf(err->msg, sizeof err->msg, "%s", out->message);
+	return rc;
+}
+
 int sam_adapters_notify_api(bool *reached, struct sam_error *err)
 {
 	struct sam_api_reload r;

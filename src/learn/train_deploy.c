@@ -25,13 +25,10 @@ int sam_train_install(const char *run_id, const char *src, char *path, size_t pc
 	if (!rc) rc = sam_adapter_path(run_id, path, pcap, err);
 	if (rc) return rc;
 	struct sam_api_reload ar;
-	rc = sam_adapters_reload_api(&ar, err);
+	rc = sam_adapters_reload_or_revert(had ? prev : NULL, &ar, err);
 	if (rc && ar.status == 409) {
-		/* the api keeps what it had: the link must keep naming that, not an adapter nobody serves */
-		struct sam_error e2;
-		if (had ? sam_adapters_use(prev, &e2) : sam_adapters_off(&e2))
-			sam_log(SAM_LOG_WARN, "train: could not put adapters/current back: %s", e2.msg);
-		snprintf(said, scap, "the api refused it, adapters/current is back to %s", had ? prev : "none");
+		snprintf(said, scap, "the api refused it%s%s", ar.reverted ? ", adapters/current is back to " : "",
+			 ar.reverted ? (had ? prev : "none") : "");
 		path[0] = '\0';
 		return rc;
 	}
