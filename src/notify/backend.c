@@ -28,12 +28,6 @@ const char *sam_notify_backend_name(const struct sam_notify_backend *b)
 	return b->kind >= 0 && b->kind <= SAM_NOTIFY_BACKEND_COMMAND ? kind_names[b->kind] : "?";
 }
 
-/* name's path on $PATH into buf; false when it is not there. */
-static bool on_path(const char *name, char *buf, size_t cap)
-{
-	return sam_find_program(name, buf, cap) == 0;
-}
-
 static bool desktop_session(void)
 {
 	static const char *const vars[] = { "DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS" };
@@ -59,24 +53,24 @@ int sam_notify_backend_init(struct sam_notify_backend *b, const char *name, cons
 	switch (b->kind) {
 	case SAM_NOTIFY_BACKEND_AUTO:
 #ifdef __APPLE__
-		if (on_path("osascript", b->program, sizeof b->program)) {
+		if (sam_find_program("osascript", b->program, sizeof b->program) == 0) {
 			b->kind = SAM_NOTIFY_BACKEND_OSASCRIPT;
 			break;
 		}
 #endif
-		if (desktop_session() && on_path("notify-send", b->program, sizeof b->program))
+		if (desktop_session() && sam_find_program("notify-send", b->program, sizeof b->program) == 0)
 			b->kind = SAM_NOTIFY_BACKEND_NOTIFY_SEND;
 		else
 			b->kind = SAM_NOTIFY_BACKEND_LOG;
 		break;
 	case SAM_NOTIFY_BACKEND_NOTIFY_SEND:
-		if (!on_path("notify-send", b->program, sizeof b->program))
+		if (sam_find_program("notify-send", b->program, sizeof b->program) != 0)
 			return sam_errorf(err, SAM_ENOTFOUND,
 					  "notify backend notify-send: no notify-send on PATH (Debian: apt install "
 					  "libnotify-bin), or choose backend = log");
 		break;
 	case SAM_NOTIFY_BACKEND_OSASCRIPT:
-		if (!on_path("osascript", b->program, sizeof b->program))
+		if (sam_find_program("osascript", b->program, sizeof b->program) != 0)
 			return sam_errorf(err, SAM_ENOTFOUND, "notify backend osascript: no osascript on PATH (it is macOS's)");
 		break;
 	case SAM_NOTIFY_BACKEND_COMMAND:
